@@ -38,6 +38,9 @@ type Rows interface {
 // input order.
 type ApplyResult struct {
 	Outcomes []ApplyOutcome
+	// Errors holds, for each rejected changeset, why (naming origin,
+	// version, table and reason); nil entries for the others.
+	Errors []error
 }
 
 // ApplyOutcome is what happened to one incoming changeset.
