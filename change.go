@@ -199,3 +199,29 @@ func (v Value) Equal(w Value) bool {
 	}
 	return true
 }
+
+// Chunks cuts a complete changeset (changes in seq order) into chunks of
+// about maxBytes each, as estimated by size (at least one change each). The
+// chunks cover contiguous seq ranges from Seqs.Start to Seqs.End; holes are
+// seqs since overwritten. A changeset that fits is returned as is.
+func (c *Changeset) Chunks(maxBytes int, size func(*Change) int) []Changeset {
+	if c.Cleared || len(c.Changes) == 0 {
+		return []Changeset{*c}
+	}
+	var out []Changeset
+	start, total, from := c.Seqs.Start, 0, 0
+	for i := range c.Changes {
+		total += size(&c.Changes[i])
+		last := i == len(c.Changes)-1
+		if total >= maxBytes || last {
+			end := c.Changes[i].Seq
+			if last {
+				end = c.Seqs.End
+			}
+			out = append(out, Changeset{Actor: c.Actor, Version: c.Version, Changes: c.Changes[from : i+1],
+				Seqs: Range{Start: start, End: end}, LastSeq: c.LastSeq, TS: c.TS})
+			start, total, from = end+1, 0, i+1
+		}
+	}
+	return out
+}

@@ -4,9 +4,12 @@ import "context"
 
 // Broadcaster pushes committed or newly applied changesets to peers.
 type Broadcaster interface {
-	// Broadcast queues cs for immediate push; it never blocks. ttl is the
-	// number of further hops (local commits start at the configured maximum).
-	Broadcast(cs Changeset, ttl int)
+	// Broadcast queues a locally committed changeset for immediate push; it
+	// never blocks.
+	Broadcast(cs Changeset)
+	// Forward queues a changeset received from peer `from` that was new
+	// here; ttl is the hop budget it arrived with. It never blocks.
+	Forward(cs Changeset, from ActorID, ttl int)
 }
 
 // ChangesetHandler receives changesets from peers. It must not block: it

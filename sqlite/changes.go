@@ -95,29 +95,14 @@ func ChangeSize(c *patina.Change) int {
 	return len(c.Table) + len(c.PK) + len(c.Column) + len(c.Value.Bytes) + 32
 }
 
-// Chunk cuts a version's changes (in seq order) into changesets of at most
-// maxBytes each (at least one change each). Chunks cover contiguous seq
-// ranges from 0 to lastSeq; holes are seqs since overwritten.
+// Chunk cuts a version's changes (in seq order, ending at lastSeq) into
+// changesets of about maxBytes each.
 func Chunk(actor patina.ActorID, v patina.Version, changes []patina.Change, lastSeq patina.Seq, ts patina.Timestamp, maxBytes int) []patina.Changeset {
 	if maxBytes <= 0 {
 		maxBytes = DefaultChunkBytes
 	}
-	var out []patina.Changeset
-	start, size, from := uint64(0), 0, 0
-	for i := range changes {
-		size += ChangeSize(&changes[i])
-		last := i == len(changes)-1
-		if size >= maxBytes || last {
-			end := changes[i].Seq
-			if last {
-				end = lastSeq
-			}
-			out = append(out, patina.Changeset{Actor: actor, Version: v, Changes: changes[from : i+1],
-				Seqs: patina.Range{Start: start, End: end}, LastSeq: lastSeq, TS: ts})
-			start, size, from = end+1, 0, i+1
-		}
-	}
-	return out
+	cs := patina.Changeset{Actor: actor, Version: v, Changes: changes, Seqs: patina.Range{Start: 0, End: lastSeq}, LastSeq: lastSeq, TS: ts}
+	return cs.Chunks(maxBytes, ChangeSize)
 }
 
 // ChangesFor calls fn with the changesets of actor's versions in r that this
