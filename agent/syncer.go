@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/patinadb/patina"
+	"github.com/patinadb/patina/antientropy"
+)
+
+// syncLoop runs anti-entropy rounds with randomized backoff, sooner when the
+// node knows it is behind (a gap, a partial, or just restarted).
+func (a *Agent) syncLoop() {
+	defer a.wg.Done()
+	rng := newRand()
+	bo := &antientropy.Backoff{Min: a.SyncMinBackoff, Max: a.SyncMaxBackoff}
+	behind := true // just started: catch up
+	for {
+		wait := bo.Next(behind, rng)
+		t := time.NewTimer(wait)
+		select {
+		case <-a.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-a.syncNow:
+			t.Stop()
+		}
+		behind = a.syncRound(rng)
+	}
+}
+
+// syncRound talks to a few peers and reports whether the node is (or was)
+// behind.
+func (a *Agent) syncRound(rng antientropy.Rand) bool {
+	peers := a.Membership.Members()
+	byActor := map[patina.ActorID]patina.Member{}
+	var cands []antientropy.Candidate
+	local := a.Store.SyncState()
+	for _, m := range peers {
+		if m.State != patina.MemberAlive || m.ClusterID != a.ClusterID {
+			continue
+		}
+		byActor[m.Actor] = m
+		score := 0
+		for _, r := range local.Gaps[m.Actor] {
+			score += int(r.Len())
+		}
+		cands = append(cands, antientropy.Candidate{Actor: m.Actor, Region: m.Region, LastSync: a.lastSync[m.Actor], Score: score})
+	}
+	chosen := antientropy.ChoosePeers(cands, a.SyncPeers, a.Region, rng)
+	if len(chosen) == 0 {
+		return false
+	}
+	planner := antientropy.NewPlanner(local, DefaultSyncMaxVersions)
+	behind := len(local.Gaps) > 0 || len(local.Partials) > 0
+	for _, c := range chosen {
+		if a.ctx.Err() != nil {
+			return false
+		}
+		peer := byActor[c.Actor]
+		got, err := a.syncWith(peer, planner)
+		if err != nil {
+			a.Logger.Debug("sync round with peer failed", "peer", peer.Addr, "err", err)
+			continue
+		}
+		a.lastSync[c.Actor] = a.Now()
+		if got > 0 {
+			behind = true
+		}
+	}
+	return behind
+}
+
+// syncWith fetches a peer's state, asks for what the planner assigns it, and
+// applies what comes back in batches (waiting: sync is the backpressured
+// path). It returns how many changesets were received.
+func (a *Agent) syncWith(peer patina.Member, planner *antientropy.Planner) (int, error) {
+	ctx, cancel := context.WithTimeout(a.ctx, DefaultSyncTimeout)
+	defer cancel()
+	remote, err := a.Peers.SyncState(ctx, peer)
+	if err != nil {
+		return 0, err
+	}
+	needs := planner.Add(peer.Actor, remote)
+	if len(needs) == 0 {
+		return 0, nil
+	}
+	var batch []patina.Changeset
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := a.Store.Apply(ctx, batch)
+		if err != nil {
+			return err
+		}
+		var fresh []patina.Changeset
+		for i, out := range res.Outcomes {
+			switch out {
+			case patina.ApplyNew:
+				fresh = append(fresh, batch[i])
+			case patina.ApplyRejected:
+				a.Logger.Error("rejected changeset from sync (quarantined)", "origin", batch[i].Actor, "version", batch[i].Version, "peer", peer.Addr, "reason", res.Errors[i])
+			}
+		}
+		if a.OnApplied != nil && len(fresh) > 0 {
+			a.OnApplied(fresh)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err = a.Peers.Pull(ctx, peer, needs, func(cs patina.Changeset) error {
+		n++
+		batch = append(batch, cs)
+		if len(batch) >= a.ApplyBatch {
+			return flush()
+		}
+		return nil
+	})
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
+	return n, err
+}
