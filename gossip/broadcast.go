@@ -134,7 +134,9 @@ func (n *Node) Forward(cs patina.Changeset, from patina.ActorID, ttl int) {
 // per (target, ttl) under the outbound byte rate limit.
 func (n *Node) sendLoop() {
 	defer n.wg.Done()
-	limiter := rate.NewLimiter(rate.Limit(n.RateBytesPerSec), max(n.RateBytesPerSec/10, wire.MaxFrameSize))
+	// A small burst: under a backlog the limiter must hold the sender back
+	// so the queue coalesces, rather than let a second's worth through.
+	limiter := rate.NewLimiter(rate.Limit(n.RateBytesPerSec), max(n.RateBytesPerSec/10, 4096))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for {
 		select {
@@ -151,7 +153,7 @@ func (n *Node) sendLoop() {
 			case <-t.C:
 			}
 		}
-		items := n.bq.take()
+		items := mergeCleared(n.bq.take())
 		if len(items) == 0 {
 			continue
 		}
@@ -203,6 +205,21 @@ func (n *Node) sendLoop() {
 			}
 		}
 	}
+}
+
+// mergeCleared folds runs of consecutive cleared versions of one origin
+// (same sender and TTL) into one cleared range.
+func mergeCleared(items []*queued) []*queued {
+	out := items[:0]
+	for _, it := range items {
+		if k := len(out) - 1; k >= 0 && it.cs.Cleared && out[k].cs.Cleared && out[k].cs.Actor == it.cs.Actor &&
+			out[k].from == it.from && out[k].ttl == it.ttl && out[k].cs.ClearedTo+1 == it.cs.Version {
+			out[k].cs.ClearedTo = it.cs.ClearedTo
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
 }
 
 func (n *Node) dropDropped() {

@@ -2,6 +2,9 @@ package testcluster
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,4 +23,160 @@ func TestCluster_WriteVisibleEverywhere(t *testing.T) {
 		return true, ""
 	})
 	WaitFor(t, 10*time.Second, "convergence", func() (bool, string) { return c.Converged("machines") })
+}
+
+func TestCluster_ThirtyNodesLossAndPartitionConverge(t *testing.T) {
+	regions := []string{"iad", "ord", "fra", "lhr", "syd", "nrt", "gru", "sin"}
+	c := New(t, Config{Nodes: 30, Regions: regions, Seed: 1, Loss: 0.05})
+	WaitFor(t, 60*time.Second, "membership", func() (bool, string) { return c.MembersSeen(29) })
+	rng := rand.New(rand.NewPCG(1, 2))
+	write := func(round int) {
+		var wg sync.WaitGroup
+		for w := 0; w < 20; w++ {
+			i := rng.IntN(len(c.Nodes))
+			id := rng.IntN(40)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.Exec(i, fmt.Sprintf(`INSERT INTO services (id, name, port) VALUES ('s%d', 'svc-%d-%d', %d)
+					ON CONFLICT (id) DO UPDATE SET name = excluded.name, port = excluded.port`, id, round, i, round*100+i))
+			}()
+		}
+		wg.Wait()
+	}
+	write(0)
+	// Split the cluster in two halves by region; both sides keep writing.
+	var a, b []string
+	for _, n := range c.Nodes {
+		if n.Region == "iad" || n.Region == "ord" || n.Region == "gru" || n.Region == "fra" {
+			a = append(a, n.Addr)
+		} else {
+			b = append(b, n.Addr)
+		}
+	}
+	c.Net.Partition(a, b)
+	write(1)
+	write(2)
+	c.Net.Heal()
+	write(3)
+	WaitFor(t, 60*time.Second, "convergence after heal", func() (bool, string) { return c.Converged("services") })
+}
+
+func TestCluster_KilledNodeCatchesUpFromFiles(t *testing.T) {
+	c := New(t, Config{Nodes: 4, Regions: []string{"iad", "fra"}})
+	WaitFor(t, 20*time.Second, "membership", func() (bool, string) { return c.MembersSeen(3) })
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for k := 0; k < 200; k++ {
+			c.Exec(0, fmt.Sprintf(`INSERT INTO machines (id, name) VALUES ('m%d', 'n%d')`, k, k))
+		}
+	}()
+	// Kill node 3 mid-stream.
+	WaitFor(t, 10*time.Second, "some rows on node 3", func() (bool, string) {
+		rows, _ := c.Nodes[3].Query(`SELECT count(*) FROM machines`)
+		return len(rows) == 1 && rows[0] != "0", fmt.Sprint(rows)
+	})
+	c.Kill(3)
+	wg.Wait()
+	c.Exec(1, `UPDATE machines SET state = 'stopped' WHERE id = 'm1'`)
+	c.Restart(3)
+	WaitFor(t, 30*time.Second, "restarted node converges", func() (bool, string) { return c.Converged("machines") })
+	rows, err := c.Nodes[3].Query(`SELECT count(*), (SELECT state FROM machines WHERE id = 'm1') FROM machines`)
+	if err != nil || len(rows) != 1 || rows[0] != `200|"stopped"` {
+		t.Fatalf("node 3 after restart: %v %v", rows, err)
+	}
+}
+
+func TestCluster_OtherClusterIDNeverFed(t *testing.T) {
+	c := New(t, Config{Nodes: 4, ClusterIDs: map[int]uint16{3: 7}})
+	WaitFor(t, 20*time.Second, "membership of cluster 0", func() (bool, string) {
+		for _, n := range c.Nodes[:3] {
+			alive := 0
+			for _, m := range n.Gossip.Members() {
+				if m.State.String() == "alive" {
+					alive++
+				}
+			}
+			if alive != 2 {
+				return false, fmt.Sprintf("node %d sees %d", n.Index, alive)
+			}
+		}
+		return true, ""
+	})
+	for k := 0; k < 20; k++ {
+		c.Exec(k%3, fmt.Sprintf(`INSERT INTO machines (id) VALUES ('m%d')`, k))
+	}
+	WaitFor(t, 20*time.Second, "cluster 0 converges", func() (bool, string) {
+		for _, n := range c.Nodes[:3] {
+			rows, _ := n.Query(`SELECT count(*) FROM machines`)
+			if len(rows) != 1 || rows[0] != "20" {
+				return false, fmt.Sprintf("node %d: %v", n.Index, rows)
+			}
+		}
+		return true, ""
+	})
+	// Direct attempts by the foreign node to sync are refused too.
+	_, err := c.Nodes[3].Gossip.SyncState(t.Context(), c.Nodes[0].Gossip.Local())
+	if err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Fatalf("foreign sync attempt: err = %v, want a refusal naming the cluster", err)
+	}
+	rows, _ := c.Nodes[3].Query(`SELECT count(*) FROM machines`)
+	if rows[0] != "0" || len(c.Nodes[3].Store.SyncState().Heads) != 0 {
+		t.Fatalf("foreign node got data: %v heads %v", rows, c.Nodes[3].Store.SyncState().Heads)
+	}
+	if c.Nodes[3].Gossip.Stats().ClusterRefused+c.Nodes[0].Gossip.Stats().ClusterRefused == 0 {
+		t.Fatal("no refusal counted")
+	}
+}
+
+func TestCluster_BurstLargerThanQueuesConverges(t *testing.T) {
+	c := New(t, Config{Nodes: 3, Tune: func(i int, n *Node) {
+		n.Agent.ApplyQueueLen = 16
+		n.Agent.ApplyBatch = 4
+		n.Gossip.QueueLen = 8
+		n.Gossip.PeerQueueLen = 4
+	}})
+	WaitFor(t, 20*time.Second, "membership", func() (bool, string) { return c.MembersSeen(2) })
+	for k := 0; k < 300; k++ {
+		c.Exec(k%2, fmt.Sprintf(`INSERT INTO services (id, port) VALUES ('s%d', %d)`, k, k))
+	}
+	WaitFor(t, 60*time.Second, "convergence after burst", func() (bool, string) { return c.Converged("services") })
+	var dropped uint64
+	for _, n := range c.Nodes {
+		st := n.Agent.Status(t.Context())
+		for _, q := range st.Queues {
+			dropped += q.Dropped
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("burst dropped nothing: it did not exceed the queues, the test proves nothing")
+	}
+	t.Logf("dropped %d queue entries; sync repaired them", dropped)
+}
+
+func TestCluster_SupersededCellsCoalesce(t *testing.T) {
+	c := New(t, Config{Nodes: 2, Tune: func(i int, n *Node) {
+		n.Gossip.RateBytesPerSec = 4 << 10 // a slow link: a backlog builds
+		n.Agent.DisableSync = true          // count broadcast only
+	}})
+	WaitFor(t, 20*time.Second, "membership", func() (bool, string) { return c.MembersSeen(1) })
+	for k := 0; k < 1000; k++ {
+		c.Exec(0, fmt.Sprintf(`INSERT INTO services (id, port) VALUES ('s%d', %d) ON CONFLICT (id) DO UPDATE SET port = excluded.port`, k%10, k))
+	}
+	WaitFor(t, 60*time.Second, "final values on node 1", func() (bool, string) {
+		rows, _ := c.Nodes[1].Query(`SELECT sum(port) FROM services`)
+		want := 0
+		for k := 990; k < 1000; k++ {
+			want += k
+		}
+		return len(rows) == 1 && rows[0] == fmt.Sprint(want), fmt.Sprint(rows)
+	})
+	WaitFor(t, 10*time.Second, "heads equal", func() (bool, string) { return c.Converged("services") })
+	cells := c.Nodes[0].Gossip.Stats().CellsSent
+	t.Logf("1000 updates (1000 port cells + 10 row inserts) travelled as %d cells", cells)
+	if cells > 300 {
+		t.Fatalf("sent %d cells for 1000 updates to 10 cells; want at most 300", cells)
+	}
 }

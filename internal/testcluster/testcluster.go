@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/patinadb/patina"
 	"github.com/patinadb/patina/agent"
 	"github.com/patinadb/patina/gossip"
@@ -155,7 +154,9 @@ func (c *Cluster) start(n *Node) error {
 	g := &gossip.Node{Actor: store.Actor(), Region: n.Region, ClusterID: c.clusterID(n.Index), Network: n.Host,
 		Bootstrap: boot, Handler: ag, SyncServer: store, Logger: ag.Logger, Memberlist: mlc}
 	ag.Membership, ag.Broadcaster, ag.Peers = g, g, g
-	ag.ExtraQueues = func() map[string]patina.QueueStatus { return map[string]patina.QueueStatus{"broadcast": g.QueueStatus()} }
+	ag.ExtraQueues = func() map[string]patina.QueueStatus {
+		return map[string]patina.QueueStatus{"broadcast": g.QueueStatus()}
+	}
 	n.Store, n.Gossip, n.Agent = store, g, ag
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(n.Index, n)
@@ -342,4 +343,3 @@ func (c *Cluster) MembersSeen(want int) (bool, string) {
 	}
 	return true, ""
 }
-
