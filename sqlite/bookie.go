@@ -18,9 +18,11 @@ type bookie struct {
 	mu     sync.RWMutex
 	actors map[patina.ActorID]*actorBook
 
-	// saved holds pre-transaction copies of the actors a transaction touched,
-	// restored on rollback; dirty lists them for the flush.
+	// saved holds pre-transaction copies of the actors a transaction touched
+	// (nil for actors it created), restored on rollback and written by flush.
 	saved map[patina.ActorID]*actorBook
+	// sp holds the same for the open savepoint (one changeset of an Apply).
+	sp map[patina.ActorID]*actorBook
 }
 
 type actorBook struct {
@@ -47,10 +49,21 @@ func (a *actorBook) clone() *actorBook {
 	return c
 }
 
+func (a *actorBook) cloneOrNil() *actorBook {
+	if a == nil {
+		return nil
+	}
+	return a.clone()
+}
+
 // known reports whether version v of actor a has been fully applied.
 func (b *bookie) known(a patina.ActorID, v patina.Version) bool {
-	ab := b.actors[a]
-	if ab == nil || v > ab.head || ab.gaps.Contains(v) {
+	return b.actors[a].known(v)
+}
+
+// known reports whether version v has been fully applied (or deferred).
+func (ab *actorBook) known(v patina.Version) bool {
+	if ab == nil || v == 0 || v > ab.head || ab.gaps.Contains(v) {
 		return false
 	}
 	_, partial := ab.partials[v]
@@ -64,11 +77,10 @@ func (b *bookie) touch(a patina.ActorID) *actorBook {
 	}
 	ab := b.actors[a]
 	if _, ok := b.saved[a]; !ok {
-		if ab != nil {
-			b.saved[a] = ab.clone()
-		} else {
-			b.saved[a] = nil
-		}
+		b.saved[a] = ab.cloneOrNil()
+	}
+	if _, ok := b.sp[a]; b.sp != nil && !ok {
+		b.sp[a] = ab.cloneOrNil()
 	}
 	if ab == nil {
 		ab = &actorBook{partials: map[patina.Version]*partialVersion{}}
@@ -115,21 +127,38 @@ func (b *bookie) addPartial(a patina.ActorID, v patina.Version, seqs patina.Rang
 }
 
 // begin starts tracking a transaction's changes.
-func (b *bookie) begin() { b.saved = map[patina.ActorID]*actorBook{} }
+func (b *bookie) begin() { b.saved, b.sp = map[patina.ActorID]*actorBook{}, nil }
 
 // rollback restores the books touched since begin.
 func (b *bookie) rollback() {
-	for a, ab := range b.saved {
+	b.restore(b.saved)
+	b.saved, b.sp = nil, nil
+}
+
+// savepoint starts tracking one changeset's changes inside a transaction.
+func (b *bookie) savepoint() { b.sp = map[patina.ActorID]*actorBook{} }
+
+// rollbackTo restores the books touched since savepoint.
+func (b *bookie) rollbackTo() {
+	b.restore(b.sp)
+	b.sp = nil
+}
+
+// release ends the savepoint, keeping its changes.
+func (b *bookie) release() { b.sp = nil }
+
+func (b *bookie) restore(saved map[patina.ActorID]*actorBook) {
+	for a, ab := range saved {
 		if ab == nil {
 			delete(b.actors, a)
 		} else {
 			b.actors[a] = ab
 		}
 	}
-	b.saved = nil
 }
 
-// flush writes the touched books in the open transaction.
+// flush writes the touched books in the open transaction; commit or
+// rollback follows.
 func (b *bookie) flush(conn *sqlite3.Conn) error {
 	for a := range b.saved {
 		ab := b.actors[a]
@@ -137,9 +166,11 @@ func (b *bookie) flush(conn *sqlite3.Conn) error {
 			return fmt.Errorf("write bookkeeping of actor %s: %w", a, err)
 		}
 	}
-	b.saved = nil
 	return nil
 }
+
+// commit forgets the pre-transaction copies once the transaction committed.
+func (b *bookie) commit() { b.saved, b.sp = nil, nil }
 
 func writeBook(conn *sqlite3.Conn, a patina.ActorID, ab *actorBook) error {
 	exec := func(sql string, args ...any) error {

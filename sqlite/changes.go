@@ -9,6 +9,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/patinadb/patina"
+	"github.com/patinadb/patina/internal/rangeset"
 )
 
 // DefaultChunkBytes is the default chunk budget, as Corrosion's 8 KiB.
@@ -62,11 +63,8 @@ func extractWith(prep func(string) (*sqlite3.Stmt, error), schema *Schema, actor
 				Seq:        uint64(stmt.ColumnInt64(2)),
 			}
 			if cid != patina.SentinelColumn {
-				for i, c := range t.NonPK {
-					if c == cid {
-						ch.Value = columnValue(stmt, 5+npk+i)
-						break
-					}
+				if i, ok := t.nonPKIdx[cid]; ok {
+					ch.Value = columnValue(stmt, 5+npk+i)
 				}
 			}
 			ts = max(ts, patina.Timestamp(stmt.ColumnInt64(4)))
@@ -95,36 +93,87 @@ func ChangeSize(c *patina.Change) int {
 	return len(c.Table) + len(c.PK) + len(c.Column) + len(c.Value.Bytes) + 32
 }
 
-// Chunk cuts a version's changes (in seq order, ending at lastSeq) into
-// changesets of about maxBytes each.
+// Chunk cuts a version's changes (in seq order) into changesets of at most
+// maxBytes each by ChangeSize (a change larger than maxBytes travels alone).
+// Chunks cover contiguous seq ranges from 0 to lastSeq; holes are seqs since
+// overwritten. A version without changes gives no chunk.
 func Chunk(actor patina.ActorID, v patina.Version, changes []patina.Change, lastSeq patina.Seq, ts patina.Timestamp, maxBytes int) []patina.Changeset {
 	if maxBytes <= 0 {
 		maxBytes = DefaultChunkBytes
 	}
-	cs := patina.Changeset{Actor: actor, Version: v, Changes: changes, Seqs: patina.Range{Start: 0, End: lastSeq}, LastSeq: lastSeq, TS: ts}
-	return cs.Chunks(maxBytes, ChangeSize)
+	var out []patina.Changeset
+	start, size, from := uint64(0), 0, 0
+	for i := range changes {
+		n := ChangeSize(&changes[i])
+		if i > from && size+n > maxBytes {
+			end := changes[i].Seq - 1 // seqs are increasing: changes[i-1].Seq <= end
+			out = append(out, patina.Changeset{Actor: actor, Version: v, Changes: changes[from:i:i],
+				Seqs: patina.Range{Start: start, End: end}, LastSeq: lastSeq, TS: ts})
+			start, size, from = end+1, 0, i
+		}
+		size += n
+	}
+	if from < len(changes) {
+		out = append(out, patina.Changeset{Actor: actor, Version: v, Changes: changes[from:],
+			Seqs: patina.Range{Start: start, End: lastSeq}, LastSeq: lastSeq, TS: ts})
+	}
+	return out
+}
+
+// snapshot borrows a read connection, opens a read transaction on it and
+// copies actor's bookkeeping and site ordinal (-1 if none), all under the
+// bookkeeping lock. Apply and Transact hold that lock from before their
+// writes until after COMMIT, so the copy says known exactly what the
+// snapshot holds: a version committed a moment later is neither served as
+// cleared nor served half.
+func (db *DB) snapshot(ctx context.Context, actor patina.ActorID) (*rconn, *actorBook, int64, error) {
+	rc, err := db.reader(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	db.book.mu.RLock()
+	defer db.book.mu.RUnlock()
+	if err := rc.c.Exec(`BEGIN; SELECT db_version FROM __patina_ctl`); err != nil {
+		rc.c.Exec(`ROLLBACK`)
+		db.release(rc)
+		return nil, nil, 0, fmt.Errorf("begin read: %w", err)
+	}
+	site := int64(-1)
+	db.siteMu.RLock()
+	if o, ok := db.sites[actor]; ok {
+		site = o
+	}
+	db.siteMu.RUnlock()
+	return rc, db.book.actors[actor].cloneOrNil(), site, nil
+}
+
+func (db *DB) endSnapshot(rc *rconn) {
+	rc.c.Exec(`ROLLBACK`)
+	db.release(rc)
 }
 
 // ChangesFor calls fn with the changesets of actor's versions in r that this
-// node holds completely, newest first, cut into chunks of about maxBytes;
+// node holds completely, newest first, cut into chunks of at most maxBytes;
 // runs of versions that no longer carry any cell come as one Cleared
 // changeset. Versions not held (gaps, partials, above the head) are skipped.
+// Versions deferred for missing schema are served as they arrived.
 func (db *DB) ChangesFor(ctx context.Context, actor patina.ActorID, r patina.Range, maxBytes int, fn func(patina.Changeset) error) error {
-	db.siteMu.RLock()
-	site, ok := db.sites[actor]
-	db.siteMu.RUnlock()
-	if !ok {
-		return nil
-	}
-	rc, err := db.reader(ctx)
+	rc, ab, site, err := db.snapshot(ctx, actor)
 	if err != nil {
 		return err
 	}
-	defer db.release(rc)
-	if err := rc.c.Exec(`BEGIN`); err != nil {
-		return err
+	defer db.endSnapshot(rc)
+	return db.changesFor(ctx, rc, ab, site, actor, r, maxBytes, fn)
+}
+
+func (db *DB) changesFor(ctx context.Context, rc *rconn, ab *actorBook, site int64, actor patina.ActorID, r patina.Range, maxBytes int, fn func(patina.Changeset) error) error {
+	if ab == nil {
+		return nil
 	}
-	defer rc.c.Exec(`ROLLBACK`)
+	lo, hi := max(r.Start, 1), min(r.End, ab.head)
+	if hi < lo {
+		return nil
+	}
 	schema := db.schema.Load()
 	var cleared *patina.Changeset
 	flush := func() error {
@@ -135,83 +184,104 @@ func (db *DB) ChangesFor(ctx context.Context, actor patina.ActorID, r patina.Ran
 		cleared = nil
 		return fn(c)
 	}
-	for v := r.End; v >= r.Start && v > 0; v-- {
+	for v := hi; ; v-- {
 		if err := ctx.Err(); err != nil {
 			return patina.Errorf(patina.ETIMEOUT, "reading changes of actor %s: %v", actor, context.Cause(ctx))
 		}
-		db.book.mu.RLock()
-		known := db.book.known(actor, v)
-		db.book.mu.RUnlock()
-		if !known {
+		if !ab.known(v) {
 			if err := flush(); err != nil {
 				return err
 			}
-			continue
-		}
-		changes, ts, err := extractWith(rc.stmt, schema, actor, site, v)
-		if err != nil {
-			return fmt.Errorf("read changes of actor %s version %d: %w", actor, v, err)
-		}
-		if len(changes) == 0 {
-			if cleared != nil && cleared.Version == v+1 {
-				cleared.Version = v
+		} else {
+			changes, lastSeq, ts, err := db.versionChanges(rc, schema, actor, site, v)
+			if err != nil {
+				return fmt.Errorf("read changes of actor %s version %d: %w", actor, v, err)
+			}
+			if len(changes) == 0 {
+				if cleared != nil && cleared.Version == v+1 {
+					cleared.Version = v
+				} else {
+					if err := flush(); err != nil {
+						return err
+					}
+					cleared = &patina.Changeset{Actor: actor, Version: v, Cleared: true, ClearedTo: v}
+				}
 			} else {
 				if err := flush(); err != nil {
 					return err
 				}
-				cleared = &patina.Changeset{Actor: actor, Version: v, Cleared: true, ClearedTo: v}
-			}
-			continue
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		for _, cs := range Chunk(actor, v, changes, changes[len(changes)-1].Seq, ts, maxBytes) {
-			if err := fn(cs); err != nil {
-				return err
+				for _, cs := range Chunk(actor, v, changes, lastSeq, ts, maxBytes) {
+					if err := fn(cs); err != nil {
+						return err
+					}
+				}
 			}
 		}
-		if v == 1 {
+		if v == lo {
 			break
 		}
 	}
 	return flush()
 }
 
-// PartialChangesFor serves the seqs of one version: the whole version when
-// this node holds it completely, else the buffered seqs it has.
-func (db *DB) PartialChangesFor(ctx context.Context, actor patina.ActorID, v patina.Version, seqs []patina.Range, maxBytes int, fn func(patina.Changeset) error) error {
-	db.book.mu.RLock()
-	known := db.book.known(actor, v)
+// versionChanges reads the surviving changes of a version, or the changes
+// deferred for it, with its last seq.
+func (db *DB) versionChanges(rc *rconn, schema *Schema, actor patina.ActorID, site int64, v patina.Version) ([]patina.Change, patina.Seq, patina.Timestamp, error) {
+	stmt, err := rc.stmt(`SELECT seq, tbl, pk, cid, val, col_version, cl, last_seq, ts FROM __patina_deferred WHERE site = ? AND version = ? ORDER BY seq`)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	stmt.BindBlob(1, actor[:])
+	stmt.BindInt64(2, int64(v))
+	var changes []patina.Change
 	var lastSeq patina.Seq
-	var have []patina.Range
-	if ab := db.book.actors[actor]; ab != nil {
-		if p := ab.partials[v]; p != nil {
-			lastSeq, have = p.lastSeq, p.have.Ranges()
-		}
+	var ts patina.Timestamp
+	for stmt.Step() {
+		changes = append(changes, patina.Change{Seq: uint64(stmt.ColumnInt64(0)), Table: stmt.ColumnText(1),
+			PK: append([]byte{}, stmt.ColumnRawBlob(2)...), Column: stmt.ColumnText(3), Value: columnValue(stmt, 4),
+			ColVersion: stmt.ColumnInt64(5), CL: stmt.ColumnInt64(6), DBVersion: v, Site: actor})
+		lastSeq, ts = uint64(stmt.ColumnInt64(7)), patina.Timestamp(stmt.ColumnInt64(8))
 	}
-	db.book.mu.RUnlock()
-	if known {
-		return db.ChangesFor(ctx, actor, patina.Range{Start: v, End: v}, maxBytes, fn)
+	err = stmt.Err()
+	stmt.Reset()
+	if err != nil || len(changes) > 0 || site < 0 {
+		return changes, lastSeq, ts, err
 	}
-	if len(have) == 0 {
-		return nil
+	changes, ts, err = extractWith(rc.stmt, schema, actor, site, v)
+	if len(changes) > 0 {
+		lastSeq = changes[len(changes)-1].Seq
 	}
-	var want []patina.Range
-	for _, r := range seqs {
-		for _, h := range have {
-			i := patina.Range{Start: max(r.Start, h.Start), End: min(r.End, h.End)}
-			if i.Start <= i.End {
-				want = append(want, i)
-			}
-		}
-	}
-	rc, err := db.reader(ctx)
+	return changes, lastSeq, ts, err
+}
+
+// PartialChangesFor serves the seqs of one version: the whole version when
+// this node holds it completely, else the buffered seqs it has of those
+// asked for.
+func (db *DB) PartialChangesFor(ctx context.Context, actor patina.ActorID, v patina.Version, seqs []patina.Range, maxBytes int, fn func(patina.Changeset) error) error {
+	rc, ab, site, err := db.snapshot(ctx, actor)
 	if err != nil {
 		return err
 	}
-	defer db.release(rc)
-	for _, r := range want {
+	defer db.endSnapshot(rc)
+	if ab == nil {
+		return nil
+	}
+	if ab.known(v) {
+		return db.changesFor(ctx, rc, ab, site, actor, patina.Range{Start: v, End: v}, maxBytes, fn)
+	}
+	p := ab.partials[v]
+	if p == nil {
+		return nil
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultChunkBytes
+	}
+	var want rangeset.Set
+	for _, r := range seqs {
+		want.Insert(r)
+	}
+	want = want.Intersect(&p.have)
+	for _, r := range want.Ranges() {
 		stmt, err := rc.stmt(`SELECT seq, tbl, pk, cid, val, col_version, cl FROM __patina_buffer WHERE site = ? AND version = ? AND seq BETWEEN ? AND ? ORDER BY seq`)
 		if err != nil {
 			return err
@@ -232,9 +302,25 @@ func (db *DB) PartialChangesFor(ctx context.Context, actor patina.ActorID, v pat
 			return err
 		}
 		// r lies inside what this node holds, so it can vouch for the
-		// whole range, holes included.
-		if err := fn(patina.Changeset{Actor: actor, Version: v, Changes: changes, Seqs: r, LastSeq: lastSeq}); err != nil {
-			return err
+		// whole range, holes included. Cut it like Chunk does.
+		for {
+			n, size := 0, 0
+			for n < len(changes) && (n == 0 || size+ChangeSize(&changes[n]) <= maxBytes) {
+				size += ChangeSize(&changes[n])
+				n++
+			}
+			end := r.End
+			if n < len(changes) {
+				end = changes[n].Seq - 1
+			}
+			if err := fn(patina.Changeset{Actor: actor, Version: v, Changes: changes[:n:n], Seqs: patina.Range{Start: r.Start, End: end}, LastSeq: p.lastSeq, TS: p.ts}); err != nil {
+				return err
+			}
+			changes = changes[n:]
+			if end == r.End {
+				break
+			}
+			r.Start = end + 1
 		}
 	}
 	return nil

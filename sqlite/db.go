@@ -46,10 +46,11 @@ type DB struct {
 	// DefaultMaxDeferredChanges.
 	MaxDeferredChanges int
 
-	mu      sync.Mutex // serialises writes on w
-	w       *sqlite3.Conn
-	stmts   map[string]*sqlite3.Stmt
-	readers chan *rconn
+	mu       sync.Mutex // serialises writes on w
+	w        *sqlite3.Conn
+	stmts    map[string]*sqlite3.Stmt
+	readers  chan *rconn
+	nreaders int // read connections created (returned to readers when idle)
 
 	actor  patina.ActorID
 	clock  *crdt.Clock
@@ -59,8 +60,12 @@ type DB struct {
 	siteOf map[int64]patina.ActorID
 	book   *bookie
 
+	tstmts map[string]*tableStmts // per-table apply statements on w
+
 	buffered int // rows in __patina_buffer
 	deferred int // rows in __patina_deferred
+
+	closed atomic.Bool
 }
 
 // NewDB returns a DB for the file at path with default settings.
@@ -97,7 +102,7 @@ func openConn(path string) (*sqlite3.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := c.Exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -65536`); err != nil {
+	if err := c.Exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY`); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -128,6 +133,8 @@ func (db *DB) Open() error {
 	}
 	db.w = w
 	db.stmts = map[string]*sqlite3.Stmt{}
+	db.tstmts = map[string]*tableStmts{}
+	db.closed.Store(false)
 	if err := w.Exec(metaDDL); err != nil {
 		db.Close()
 		return fmt.Errorf("open store %q: create bookkeeping tables: %w", db.Path, err)
@@ -161,6 +168,7 @@ func (db *DB) Open() error {
 			return fmt.Errorf("open store %q: read connection: %w", db.Path, err)
 		}
 		db.readers <- &rconn{c: r, stmts: map[string]*sqlite3.Stmt{}}
+		db.nreaders++
 	}
 	return nil
 }
@@ -179,6 +187,7 @@ func (db *DB) countRows(sql string) int {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.closed.Store(true)
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	var errs []error
@@ -186,19 +195,15 @@ func (db *DB) Close() error {
 		s.Close()
 	}
 	db.stmts = nil
-	if db.readers != nil {
-	drain:
-		for {
-			select {
-			case r := <-db.readers:
-				for _, s := range r.stmts {
-					s.Close()
-				}
-				errs = append(errs, r.c.Close())
-			default:
-				break drain
-			}
+	db.tstmts = nil
+	// Wait for borrowed read connections (open Rows, a running ChangesFor)
+	// to come back before closing them.
+	for ; db.nreaders > 0; db.nreaders-- {
+		r := <-db.readers
+		for _, s := range r.stmts {
+			s.Close()
 		}
+		errs = append(errs, r.c.Close())
 	}
 	if db.w != nil {
 		errs = append(errs, db.w.Close())
@@ -349,8 +354,14 @@ func (r *rconn) stmt(sql string) (*sqlite3.Stmt, error) {
 	return s, nil
 }
 
+// errClosed is returned by every method called after Close.
+var errClosed = patina.Errorf(patina.EUNAVAILABLE, "store is closed")
+
 // reader borrows a read connection.
 func (db *DB) reader(ctx context.Context) (*rconn, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
 	select {
 	case r := <-db.readers:
 		if cur := db.schema.Load(); r.gen != cur {

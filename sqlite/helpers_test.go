@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -139,4 +140,140 @@ func MustQueryRaw(tb testing.TB, db *DB, sql string) []string {
 		tb.Fatal(err)
 	}
 	return out
+}
+
+// MustOpenN opens n stores with the same schema.
+func MustOpenN(tb testing.TB, n int, schema string) []*DB {
+	tb.Helper()
+	dbs := make([]*DB, n)
+	for i := range dbs {
+		dbs[i] = MustOpen(tb, schema)
+	}
+	return dbs
+}
+
+// MustChangesFor collects what ChangesFor serves.
+func MustChangesFor(tb testing.TB, db *DB, actor patina.ActorID, r patina.Range, maxBytes int) []patina.Changeset {
+	tb.Helper()
+	var out []patina.Changeset
+	if err := db.ChangesFor(context.Background(), actor, r, maxBytes, func(cs patina.Changeset) error {
+		out = append(out, cs)
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// syncPair makes dst pull from src everything src holds that dst lacks,
+// the way anti-entropy does: whole missing versions through ChangesFor and
+// missing seqs of partial versions through PartialChangesFor.
+func syncPair(tb testing.TB, src, dst *DB, maxBytes int) {
+	tb.Helper()
+	have, want := src.SyncState(), dst.SyncState()
+	for actor, head := range have.Heads {
+		if actor == dst.Actor() {
+			continue
+		}
+		var css []patina.Changeset
+		collect := func(cs patina.Changeset) error { css = append(css, cs); return nil }
+		ctx := context.Background()
+		mine := want.Heads[actor]
+		if head > mine {
+			if err := src.ChangesFor(ctx, actor, patina.Range{Start: mine + 1, End: head}, maxBytes, collect); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		for _, g := range want.Gaps[actor] {
+			if err := src.ChangesFor(ctx, actor, g, maxBytes, collect); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		for v, p := range want.Partials[actor] {
+			missing := rangesetMissing(p.Have, p.LastSeq)
+			if err := src.PartialChangesFor(ctx, actor, v, missing, maxBytes, collect); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		MustApply(tb, dst, css...)
+	}
+}
+
+// rangesetMissing returns the ranges of 0..=last not in have (sorted,
+// disjoint).
+func rangesetMissing(have []patina.Range, last patina.Seq) []patina.Range {
+	var out []patina.Range
+	next := uint64(0)
+	for _, r := range have {
+		if r.Start > next {
+			out = append(out, patina.Range{Start: next, End: r.Start - 1})
+		}
+		next = r.End + 1
+	}
+	if next <= last {
+		out = append(out, patina.Range{Start: next, End: last})
+	}
+	return out
+}
+
+// syncAll runs anti-entropy between every ordered pair until nothing moves.
+func syncAll(tb testing.TB, dbs ...*DB) {
+	tb.Helper()
+	for round := 0; round < 2; round++ {
+		for _, src := range dbs {
+			for _, dst := range dbs {
+				if src != dst {
+					syncPair(tb, src, dst, 0)
+				}
+			}
+		}
+	}
+}
+
+// assertConverged fails unless every store holds the same rows and clocks.
+func assertConverged(tb testing.TB, dbs ...*DB) {
+	tb.Helper()
+	d0, c0 := dumpState(tb, dbs[0])
+	for i, db := range dbs[1:] {
+		d, c := dumpState(tb, db)
+		if !slices.Equal(d0, d) {
+			tb.Fatalf("rows differ between node 0 and node %d:\n%s", i+1, diffLines(d0, d))
+		}
+		if !slices.Equal(c0, c) {
+			tb.Fatalf("clocks differ between node 0 and node %d:\n%s", i+1, diffLines(c0, c))
+		}
+	}
+}
+
+// diffLines renders the lines only in a (-) or only in b (+).
+func diffLines(a, b []string) string {
+	in := func(s []string, x string) bool { return slices.Contains(s, x) }
+	var out []string
+	for _, x := range a {
+		if !in(b, x) {
+			out = append(out, "- "+x)
+		}
+	}
+	for _, x := range b {
+		if !in(a, x) {
+			out = append(out, "+ "+x)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// MustTransact runs statements with parameters as one transaction.
+func MustTransact(tb testing.TB, db *DB, stmts ...patina.Statement) *patina.Changeset {
+	tb.Helper()
+	res, err := db.Transact(context.Background(), stmts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res.Changeset
+}
+
+// ctlState reads __patina_ctl (db_version, seq).
+func ctlState(tb testing.TB, db *DB) string {
+	tb.Helper()
+	return strings.Join(MustQueryRaw(tb, db, `SELECT db_version, seq FROM __patina_ctl`), ";")
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -28,6 +29,8 @@ type Table struct {
 	PK      []string // key columns in key order
 	NonPK   []string // the other columns, in table order
 	Indexes map[string]string
+
+	nonPKIdx map[string]int // NonPK name -> index
 }
 
 func (t *Table) column(name string) *Column {
@@ -202,23 +205,31 @@ func checkStatementKind(sql string) error {
 	}
 	switch {
 	case first(2) == "CREATE TABLE":
-		for _, w := range words {
-			if w == "AS" || strings.HasPrefix(w, "AS(") {
-				return fmt.Errorf("statement %q: CREATE TABLE ... AS SELECT is not allowed (rule: tables need declared columns and a primary key)", shorten(sql))
-			}
+		if m := createTableAs.FindStringSubmatch(stripLeadingComments(sql)); m != nil {
+			return fmt.Errorf("table %s: statement %q: CREATE TABLE ... AS SELECT is not allowed (rule: replicated tables declare their columns and a primary key); declare the columns and copy rows with INSERT ... SELECT", m[1], shorten(sql))
 		}
 		return nil
-	case first(2) == "CREATE INDEX":
+	case first(2) == "CREATE INDEX", first(3) == "CREATE UNIQUE INDEX":
+		// UNIQUE indexes are refused by checkTable, which can name the
+		// table and the columns.
 		return nil
-	case first(3) == "CREATE UNIQUE INDEX":
-		return fmt.Errorf("statement %q: UNIQUE indexes are not allowed (rule: no UNIQUE indexes besides the primary key, because concurrent writes on two nodes could never both merge); use a plain CREATE INDEX", shorten(sql))
 	case first(4) == "DROP INDEX IF EXISTS":
 		return nil
 	case first(2) == "CREATE TEMP", first(2) == "CREATE TEMPORARY":
 		return fmt.Errorf("statement %q: temporary tables are not allowed in schema files", shorten(sql))
 	}
-	return fmt.Errorf("statement %q: only CREATE TABLE, CREATE INDEX and DROP INDEX IF EXISTS are allowed in schema files", shorten(sql))
+	kind := first(2)
+	if len(words) >= 3 && (words[1] == "TEMP" || words[1] == "TEMPORARY" || words[1] == "UNIQUE" || words[1] == "VIRTUAL") {
+		kind = first(3)
+	}
+	return fmt.Errorf("statement %q: %s is not allowed (rule: schema files hold only CREATE TABLE, CREATE INDEX and DROP INDEX IF EXISTS, because views, triggers and data changes are not replicated)", shorten(sql), kind)
 }
+
+// createTableAs matches the head of CREATE TABLE [IF NOT EXISTS] name AS.
+var createTableAs = regexp.MustCompile(`(?is)^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(` + sqlName + `(?:\s*\.\s*` + sqlName + `)?)\s*AS\b`)
+
+// sqlName matches a table name: quoted with "", [] or ``, or bare.
+const sqlName = `(?:"(?:[^"]|"")*"|\[[^\]]*\]|` + "`[^`]*`" + `|[^\s("\[` + "`" + `.]+)`
 
 func scratchTables(conn *sqlite3.Conn) ([]string, error) {
 	stmt, _, err := conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
@@ -274,6 +285,10 @@ func inspectTable(conn *sqlite3.Conn, name string) (*Table, error) {
 	for i := 1; i <= len(pks); i++ {
 		t.PK = append(t.PK, pks[i])
 	}
+	t.nonPKIdx = make(map[string]int, len(t.NonPK))
+	for i, c := range t.NonPK {
+		t.nonPKIdx[c] = i
+	}
 
 	stmt, _, err = conn.Prepare(`SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`)
 	if err != nil {
@@ -294,7 +309,7 @@ func checkTable(conn *sqlite3.Conn, t *Table) error {
 	if len(t.PK) == 0 {
 		return fmt.Errorf("table %q: no PRIMARY KEY (rule: every replicated table needs a non-null primary key so rows can be named across nodes); add e.g. \"id TEXT NOT NULL PRIMARY KEY\"", t.Name)
 	}
-	withoutRowID := strings.Contains(strings.ToUpper(t.SQL), "WITHOUT ROWID")
+	withoutRowID := isWithoutRowID(conn, t.Name)
 	for _, c := range t.Columns {
 		switch {
 		case c.PK > 0 && !c.NotNull:
@@ -304,6 +319,11 @@ func checkTable(conn *sqlite3.Conn, t *Table) error {
 			return fmt.Errorf("table %q: column %q: primary key column is nullable (rule: primary keys must be NOT NULL); declare it %q", t.Name, c.Name, c.Name+" "+c.Type+" NOT NULL")
 		case c.PK == 0 && c.NotNull && c.Default == nil:
 			return fmt.Errorf("table %q: column %q: NOT NULL without DEFAULT (rule: non-key NOT NULL columns need a DEFAULT, because a change may create a row from one column); add e.g. DEFAULT ''", t.Name, c.Name)
+		}
+		if c.PK > 0 {
+			if _, coll, _, _, _, err := conn.TableColumnMetadata("main", t.Name, c.Name); err == nil && !strings.EqualFold(coll, "BINARY") {
+				return fmt.Errorf("table %q: column %q: primary key column uses COLLATE %s (rule: primary key columns compare bytewise, because keys that are equal on one node and different on another could not merge); drop the COLLATE clause from the key column", t.Name, c.Name, coll)
+			}
 		}
 	}
 	stmt, _, err := conn.Prepare(`SELECT "table", "from" FROM pragma_foreign_key_list(?)`)
@@ -317,16 +337,31 @@ func checkTable(conn *sqlite3.Conn, t *Table) error {
 		return fmt.Errorf("table %q: column %q: REFERENCES %q (rule: no foreign keys, because replicas apply rows in any order); drop the constraint and keep the column", t.Name, col, ref)
 	}
 	stmt.Close()
-	stmt, _, err = conn.Prepare(`SELECT il.name, il.origin, (SELECT group_concat(name) FROM pragma_index_info(il.name)) FROM pragma_index_list(?) il WHERE il."unique" = 1 AND il.origin != 'pk'`)
+	stmt, _, err = conn.Prepare(`SELECT il.name, il.origin, (SELECT group_concat(name, ', ') FROM pragma_index_info(il.name)) FROM pragma_index_list(?) il WHERE il."unique" = 1 AND il.origin != 'pk' ORDER BY il.name`)
 	if err != nil {
 		return err
 	}
 	stmt.BindText(1, t.Name)
 	if stmt.Step() {
-		cols := stmt.ColumnText(2)
+		name, origin, cols := stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2)
 		stmt.Close()
-		return fmt.Errorf("table %q: column %q: UNIQUE constraint (rule: no UNIQUE indexes besides the primary key, because two nodes can write the same value concurrently and the merge could not keep both); use a plain index", t.Name, cols)
+		const rule = "(rule: no UNIQUE indexes besides the primary key, because two nodes can write the same value concurrently and the merge could not keep both)"
+		if origin == "c" {
+			return fmt.Errorf("table %q: column %q: UNIQUE index %q %s; make it a plain CREATE INDEX", t.Name, cols, name, rule)
+		}
+		return fmt.Errorf("table %q: column %q: UNIQUE constraint %s; drop UNIQUE and add a plain index if lookups need one", t.Name, cols, rule)
 	}
 	stmt.Close()
 	return nil
+}
+
+// isWithoutRowID reports whether table name is a WITHOUT ROWID table: it has
+// no rowid (unless a column of that name hides it).
+func isWithoutRowID(conn *sqlite3.Conn, name string) bool {
+	stmt, _, err := conn.Prepare(`SELECT rowid FROM ` + quoteIdent(name))
+	if err != nil {
+		return true
+	}
+	stmt.Close()
+	return false
 }

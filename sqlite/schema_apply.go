@@ -66,12 +66,12 @@ func (db *DB) ApplySchema(files []SchemaFile) error {
 		db.w.Exec(`ROLLBACK`)
 		return fmt.Errorf("apply schema: commit: %w", err)
 	}
-	db.resetStmts()
 	s, err := db.loadSchema()
 	if err != nil {
 		return err
 	}
 	db.schema.Store(s)
+	db.resetStmts()
 	if db.deferred > 0 {
 		if err := db.retryDeferred(); err != nil {
 			return fmt.Errorf("apply schema: retry deferred changes: %w", err)
@@ -86,6 +86,7 @@ func (db *DB) resetStmts() {
 		s.Close()
 	}
 	db.stmts = map[string]*sqlite3.Stmt{}
+	db.tstmts = map[string]*tableStmts{}
 }
 
 func (db *DB) applySchemaTx(parsed *Schema) error {

@@ -98,7 +98,7 @@ func (db *DB) Transact(ctx context.Context, stmts []patina.Statement) (*patina.T
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.w == nil {
-		return nil, patina.Errorf(patina.EUNAVAILABLE, "store is closed")
+		return nil, errClosed
 	}
 	old := db.w.SetInterrupt(ctx)
 	defer db.w.SetInterrupt(old)
@@ -119,6 +119,7 @@ func (db *DB) Transact(ctx context.Context, stmts []patina.Statement) (*patina.T
 		db.book.rollback()
 		return nil, db.ctxErr(ctx, "commit", err)
 	}
+	db.book.commit()
 	return res, nil
 }
 
@@ -191,8 +192,12 @@ func (db *DB) transactTx(ctx context.Context, stmts []patina.Statement) (*patina
 		// rare); the version still exists, as a cleared one.
 		res.Changeset = &patina.Changeset{Actor: db.actor, Version: version, Cleared: true, ClearedTo: version, TS: ts}
 	} else {
+		// LastSeq is the highest surviving seq, as ChangesFor computes it
+		// later, so that chunks of the broadcast and of sync describe the
+		// same view of the version until a cell of it is overwritten.
+		last := changes[len(changes)-1].Seq
 		res.Changeset = &patina.Changeset{Actor: db.actor, Version: version, Changes: changes,
-			Seqs: patina.Range{Start: 0, End: seq - 1}, LastSeq: seq - 1, TS: ts}
+			Seqs: patina.Range{Start: 0, End: last}, LastSeq: last, TS: ts}
 	}
 	if err := db.exec(`UPDATE __patina_ctl SET db_version = ?, seq = 0 WHERE id = 0`, version+1); err != nil {
 		return nil, err

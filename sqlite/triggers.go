@@ -43,14 +43,23 @@ func (t *Table) pkMatch(left, right string) string {
 }
 
 // bookkeepingDDL creates the pk and clock tables of t.
+//
+// The key columns of the pk table carry the declared types of the table's
+// key columns, so a key value gets the same affinity in both tables: an
+// INTEGER key sent as TEXT '5' must name the same row, not a second one.
 func (t *Table) bookkeepingDDL() []string {
 	cols := make([]string, len(t.PK))
+	defs := make([]string, len(t.PK))
 	for i, c := range t.PK {
 		cols[i] = quoteIdent(c)
+		defs[i] = cols[i]
+		if col := t.column(c); col != nil && col.Type != "" {
+			defs[i] += " " + col.Type
+		}
 	}
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (key INTEGER PRIMARY KEY, %s, UNIQUE (%s))`,
-			pksTable(t.Name), strings.Join(cols, ", "), strings.Join(cols, ", ")),
+			pksTable(t.Name), strings.Join(defs, ", "), strings.Join(cols, ", ")),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (key INTEGER NOT NULL, cid TEXT NOT NULL, col_version INTEGER NOT NULL, db_version INTEGER NOT NULL, site INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (key, cid)) WITHOUT ROWID`,
 			clockTable(t.Name)),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (site, db_version)`,
@@ -116,10 +125,20 @@ func (t *Table) deleteBody(ref string) string {
 	return b.String()
 }
 
+// changed renders "column c differs between OLD and NEW" as the bytes a
+// change would carry: bytewise (a NOCASE column still changes from 'a' to
+// 'A') and by storage class (1 and 1.0 compare equal but are different
+// values). SQLite offers no core function telling 0.0 from -0.0, so an
+// UPDATE from one to the other is not captured; an INSERT keeps the sign.
+func changed(c string) string {
+	n, o := "NEW."+quoteIdent(c), "OLD."+quoteIdent(c)
+	return "(" + n + " IS NOT " + o + " COLLATE BINARY OR typeof(" + n + ") != typeof(" + o + "))"
+}
+
 func (t *Table) pkChanged() string {
 	parts := make([]string, len(t.PK))
 	for i, c := range t.PK {
-		parts[i] = "NEW." + quoteIdent(c) + " IS NOT OLD." + quoteIdent(c)
+		parts[i] = changed(c)
 	}
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
@@ -136,11 +155,11 @@ func (t *Table) triggersDDL() []string {
 			quoteIdent(name[3]), quoteIdent(t.Name), syncOff, t.deleteBody("OLD")),
 	}
 	if len(t.NonPK) > 0 {
-		changed := make([]string, len(t.NonPK))
+		diff := make([]string, len(t.NonPK))
 		values := make([]string, len(t.NonPK))
 		for i, c := range t.NonPK {
-			changed[i] = "NEW." + quoteIdent(c) + " IS NOT OLD." + quoteIdent(c)
-			values[i] = fmt.Sprintf("SELECT %s, %d WHERE %s", quoteString(c), i+1, changed[i])
+			diff[i] = changed(c)
+			values[i] = fmt.Sprintf("SELECT %s, %d WHERE %s", quoteString(c), i+1, diff[i])
 		}
 		body := fmt.Sprintf(`INSERT INTO %s (key, cid, col_version, db_version, site, seq, ts)
   SELECT k.key, v.cid, 1, c.db_version, 0, c.seq + v.i, c.ts
@@ -151,7 +170,7 @@ func (t *Table) triggersDDL() []string {
 UPDATE __patina_ctl SET seq = seq + %d WHERE id = 0;
 `, clockTable(t.Name), pksTable(t.Name), strings.Join(values, " UNION ALL "), t.pkMatch("k.", "NEW."), len(t.NonPK)+1)
 		out = append(out, fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s WHEN %s AND NOT %s AND (%s) BEGIN\n%sEND",
-			quoteIdent(name[1]), quoteIdent(t.Name), syncOff, t.pkChanged(), strings.Join(changed, " OR "), body))
+			quoteIdent(name[1]), quoteIdent(t.Name), syncOff, t.pkChanged(), strings.Join(diff, " OR "), body))
 	}
 	return out
 }
