@@ -1,7 +1,9 @@
 package gossip
 
 import (
+	"hash/fnv"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"time"
 
@@ -233,6 +235,11 @@ func (n *Node) dropDropped() {
 // goes to a few same-region peers and RelaysPerRegion peers of every other
 // region; a relay that received it from another region spreads it inside
 // its own region; inside a region it travels on while the TTL lasts.
+//
+// The choice is stable (rendezvous hashing of this node and the peer), so
+// the same few streams carry every broadcast and stay warm: a random choice
+// would often pick a peer with no open stream and pay a dial and a hello,
+// two round trips, on the latency path.
 func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []patina.Member {
 	byRegion := map[string][]patina.Member{}
 	for _, m := range peers {
@@ -241,21 +248,13 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 		}
 		byRegion[m.Region] = append(byRegion[m.Region], m)
 	}
-	pick := func(ms []patina.Member, k int) []patina.Member {
-		if len(ms) <= k {
-			return ms
-		}
-		out := append([]patina.Member(nil), ms...)
-		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-		return out[:k]
-	}
 	var out []patina.Member
 	if it.from == n.Actor {
 		for region, ms := range byRegion {
 			if region == n.Region {
-				out = append(out, pick(ms, n.SameRegionFanout)...)
+				out = append(out, n.stablePick(ms, n.SameRegionFanout)...)
 			} else {
-				out = append(out, pick(ms, n.RelaysPerRegion)...)
+				out = append(out, n.stablePick(ms, n.RelaysPerRegion)...)
 			}
 		}
 		return out
@@ -270,10 +269,44 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 	}
 	n.mu.RUnlock()
 	if fromRegion != n.Region {
-		return pick(byRegion[n.Region], n.SameRegionFanout)
+		return n.stablePick(byRegion[n.Region], n.SameRegionFanout)
 	}
 	if it.ttl > 1 {
-		return pick(byRegion[n.Region], 1)
+		ms := byRegion[n.Region]
+		if len(ms) > 0 {
+			return []patina.Member{ms[rng.IntN(len(ms))]}
+		}
 	}
 	return nil
+}
+
+// stablePick returns the k members with the highest rendezvous score for
+// this node.
+func (n *Node) stablePick(ms []patina.Member, k int) []patina.Member {
+	if len(ms) <= k {
+		return ms
+	}
+	out := append([]patina.Member(nil), ms...)
+	sort.Slice(out, func(i, j int) bool { return n.score(out[i].Actor) > n.score(out[j].Actor) })
+	return out[:k]
+}
+
+func (n *Node) score(peer patina.ActorID) uint64 {
+	h := fnv.New64a()
+	h.Write(n.Actor[:])
+	h.Write(peer[:])
+	return h.Sum64()
+}
+
+// warmTargets opens the broadcast streams a local commit would use, so the
+// first broadcast does not pay for the dial.
+func (n *Node) warmTargets() {
+	peers := n.alive()
+	seen := map[string]bool{}
+	for _, m := range n.targets(peers, &queued{from: n.Actor}, nil) {
+		if !seen[m.Addr] {
+			seen[m.Addr] = true
+			n.peer(m.Addr).warm()
+		}
+	}
 }

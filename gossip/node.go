@@ -351,4 +351,7 @@ func (n *Node) updateMember(p *memberlist.Node, st patina.MemberState) {
 	if stale != nil {
 		stale.close()
 	}
+	if st == patina.MemberAlive && n.bq != nil {
+		go n.warmTargets()
+	}
 }

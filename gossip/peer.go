@@ -40,6 +40,9 @@ func (n *Node) peer(addr string) *peerConn {
 	return p
 }
 
+// warm asks the writer to connect now, before the first frame.
+func (p *peerConn) warm() { p.send(nil) }
+
 // send queues a frame; a full queue drops it (sync repairs).
 func (p *peerConn) send(frame []byte) bool {
 	select {
@@ -75,7 +78,7 @@ func (p *peerConn) run() {
 		case frame = <-p.q:
 		}
 		if p.conn == nil {
-			if time.Since(p.failed) < 500*time.Millisecond {
+			if time.Since(p.failed) < 500*time.Millisecond && frame != nil {
 				continue // recently unreachable: drop, sync repairs
 			}
 			c, err := p.n.dialData(p.n.ctx, p.addr, wire.PurposeBroadcast)
@@ -89,11 +92,16 @@ func (p *peerConn) run() {
 			p.mu.Unlock()
 			bw = bufio.NewWriterSize(c, 64<<10)
 		}
+		if frame == nil { // warm-up only
+			continue
+		}
 		p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		err := wire.WriteFrame(bw, frame)
 		// Write whatever else is queued before flushing.
 		for err == nil && len(p.q) > 0 {
-			err = wire.WriteFrame(bw, <-p.q)
+			if f := <-p.q; f != nil {
+				err = wire.WriteFrame(bw, f)
+			}
 		}
 		if err == nil {
 			err = bw.Flush()

@@ -22,6 +22,7 @@ Usage:
   patina query [--api-addr A] [--columns] SQL
   patina members [--api-addr A]
   patina status [--api-addr A]
+  patina bench propagation [--nodes 50] [--writes 200] [--seed N] [--out FILE]
 
 Run "patina COMMAND --help" for a command's flags.
 `
@@ -48,6 +49,8 @@ func main() {
 		err = runMembers(ctx, args, os.Stdout)
 	case "status":
 		err = runStatus(ctx, args, os.Stdout)
+	case "bench":
+		err = runBench(ctx, args, os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

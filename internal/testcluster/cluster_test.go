@@ -159,7 +159,7 @@ func TestCluster_BurstLargerThanQueuesConverges(t *testing.T) {
 func TestCluster_SupersededCellsCoalesce(t *testing.T) {
 	c := New(t, Config{Nodes: 2, Tune: func(i int, n *Node) {
 		n.Gossip.RateBytesPerSec = 4 << 10 // a slow link: a backlog builds
-		n.Agent.DisableSync = true          // count broadcast only
+		n.Agent.DisableSync = true         // count broadcast only
 	}})
 	WaitFor(t, 20*time.Second, "membership", func() (bool, string) { return c.MembersSeen(1) })
 	for k := 0; k < 1000; k++ {

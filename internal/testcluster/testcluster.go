@@ -25,6 +25,19 @@ import (
 	"github.com/patinadb/patina/sqlite"
 )
 
+// TB is the part of testing.TB the harness needs, so benchmarks outside
+// `go test` (patina bench) can run clusters too.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+var _ TB = (testing.TB)(nil)
+
 // Config describes a cluster.
 type Config struct {
 	Nodes int
@@ -64,12 +77,12 @@ type Cluster struct {
 	Net   *netsim.Network
 	Nodes []*Node
 	cfg   Config
-	tb    testing.TB
+	tb    TB
 	mu    sync.Mutex
 }
 
 // New starts a cluster; it is closed at the end of the test.
-func New(tb testing.TB, cfg Config) *Cluster {
+func New(tb TB, cfg Config) *Cluster {
 	tb.Helper()
 	if len(cfg.Regions) == 0 {
 		cfg.Regions = []string{"iad"}
@@ -261,7 +274,7 @@ func (n *Node) Query(sql string) ([]string, error) {
 }
 
 // WaitFor polls cond until it holds or the deadline passes.
-func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+func WaitFor(tb TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := 5 * time.Millisecond

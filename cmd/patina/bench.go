@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/patinadb/patina/bench"
+)
+
+// benchTB lets the in-process cluster harness run outside `go test`.
+type benchTB struct {
+	dir      string
+	cleanups []func()
+	failed   error
+}
+
+func (b *benchTB) Helper()                    {}
+func (b *benchTB) Logf(f string, args ...any) { fmt.Fprintf(os.Stderr, f+"\n", args...) }
+func (b *benchTB) TempDir() string {
+	d, err := os.MkdirTemp(b.dir, "node")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+func (b *benchTB) Cleanup(f func())          { b.cleanups = append(b.cleanups, f) }
+func (b *benchTB) Fatal(args ...any)         { panic(benchFailure{fmt.Sprint(args...)}) }
+func (b *benchTB) Fatalf(f string, a ...any) { panic(benchFailure{fmt.Sprintf(f, a...)}) }
+
+type benchFailure struct{ msg string }
+
+// run calls f, turning Fatal into an error and running cleanups.
+func (b *benchTB) run(f func() error) (err error) {
+	dir, err := os.MkdirTemp("", "patina-bench-")
+	if err != nil {
+		return err
+	}
+	b.dir = dir
+	defer os.RemoveAll(dir)
+	defer func() {
+		for i := len(b.cleanups) - 1; i >= 0; i-- {
+			b.cleanups[i]()
+		}
+		if r := recover(); r != nil {
+			bf, ok := r.(benchFailure)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%s", bf.msg)
+		}
+	}()
+	return f()
+}
+
+func runBench(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("name a benchmark: propagation (see BENCHMARKS.md)")
+	}
+	name, args := args[0], args[1:]
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	outPath := fs.String("out", "", "also write the result as JSON to this file")
+	var result any
+	var table [][2]string
+	switch name {
+	case "propagation":
+		nodes := fs.Int("nodes", 50, "agents on the simulated network")
+		writes := fs.Int("writes", 200, "writes at random origins")
+		seed := fs.Int64("seed", 1, "seed for network and origins")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		var res bench.PropagationResult
+		tb := &benchTB{}
+		err := tb.run(func() (err error) {
+			res, err = bench.Propagation(tb, bench.PropagationOptions{Nodes: *nodes, Writes: *writes, Seed: *seed})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		result = res
+		table = [][2]string{
+			{"nodes / regions / writes", fmt.Sprintf("%d / %d / %d", res.Nodes, res.Regions, res.Writes)},
+			{"commit → visible everywhere p50", fmt.Sprintf("%.1f ms", res.P50Ms)},
+			{"commit → visible everywhere p99", fmt.Sprintf("%.1f ms", res.P99Ms)},
+			{"physical floor p50 / p99", fmt.Sprintf("%.1f / %.1f ms", res.FloorP50Ms, res.FloorP99Ms)},
+			{"latency ÷ floor p50 / p99", fmt.Sprintf("%.2f / %.2f", res.RatioP50, res.RatioP99)},
+			{"messages / bytes per write", fmt.Sprintf("%.0f / %.0f", res.MsgsPerWrite, res.BytesPerWrite)},
+		}
+	default:
+		return fmt.Errorf("unknown benchmark %q; known: propagation", name)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "patina bench %s\t(%s)\n", name, time.Now().UTC().Format(time.RFC3339))
+	for _, row := range table {
+		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
+	}
+	tw.Flush()
+	if *outPath != "" {
+		b, _ := json.MarshalIndent(result, "", "  ")
+		if err := os.WriteFile(*outPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", *outPath, err)
+		}
+	}
+	return nil
+}
