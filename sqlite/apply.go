@@ -262,42 +262,48 @@ func (db *DB) dropBuffer(actor patina.ActorID, v patina.Version) {
 }
 
 // applyChunk buffers one chunk of a version and applies the version once
-// every seq up to last_seq has arrived.
+// every seq up to its last seq has arrived.
+//
+// Chunks may come from different views of the version: a node serves the
+// cells of a version that survive on it, so a later answer, or another
+// node's, may lack cells overwritten since and end at a lower last seq. Any
+// view is complete up to its own last seq (a cell missing from it was
+// overwritten by a write that sync delivers too, and that wins anyway), and
+// a seq names one cell write in every view. So chunks of all views are
+// buffered together and the version is complete once the seqs held cover
+// 0..=the lowest last seq seen.
 func (db *DB) applyChunk(cs *patina.Changeset) (patina.ApplyOutcome, error) {
 	var have rangeset.Set
+	lastSeq := cs.LastSeq
+	grown := true // the chunk brings news: seqs or a lower last seq
 	if ab := db.book.actors[cs.Actor]; ab != nil {
 		if p := ab.partials[cs.Version]; p != nil {
-			switch {
-			case cs.LastSeq > p.lastSeq:
-				// An older view of the version (more cells survived when it
-				// was sent); what we hold is newer.
-				return patina.ApplyDuplicate, nil
-			case cs.LastSeq < p.lastSeq:
-				// A newer view: cells were overwritten since; start over.
-				db.dropBuffer(cs.Actor, cs.Version)
-				delete(db.book.touch(cs.Actor).partials, cs.Version)
-			default:
-				if p.have.ContainsRange(cs.Seqs) {
-					return patina.ApplyDuplicate, nil
-				}
-				have = p.have.Clone()
+			have = p.have.Clone()
+			if p.lastSeq <= lastSeq {
+				lastSeq = p.lastSeq
+				grown = !have.ContainsRange(cs.Seqs)
 			}
 		}
 	}
-	if db.buffered+len(cs.Changes) > db.MaxBufferedChanges {
-		return patina.ApplyRejected, fmt.Errorf("partial-version buffer is full (%d of %d changes); dropped, sync will fetch it again", db.buffered, db.MaxBufferedChanges)
+	if !grown {
+		return patina.ApplyDuplicate, nil
 	}
-	for i := range cs.Changes {
-		c := &cs.Changes[i]
-		if err := db.exec(`INSERT INTO __patina_buffer (site, version, seq, tbl, pk, cid, val, col_version, cl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			cs.Actor[:], cs.Version, c.Seq, c.Table, c.PK, c.Column, c.Value, c.ColVersion, c.CL); err != nil {
-			return patina.ApplyRejected, fmt.Errorf("buffer chunk: %w", err)
+	if !have.ContainsRange(cs.Seqs) {
+		if db.buffered+len(cs.Changes) > db.MaxBufferedChanges {
+			return patina.ApplyRejected, fmt.Errorf("partial-version buffer is full (%d of %d changes); dropped, sync will fetch it again", db.buffered, db.MaxBufferedChanges)
 		}
-		db.buffered += int(db.w.Changes())
+		for i := range cs.Changes {
+			c := &cs.Changes[i]
+			if err := db.exec(`INSERT INTO __patina_buffer (site, version, seq, tbl, pk, cid, val, col_version, cl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				cs.Actor[:], cs.Version, c.Seq, c.Table, c.PK, c.Column, c.Value, c.ColVersion, c.CL); err != nil {
+				return patina.ApplyRejected, fmt.Errorf("buffer chunk: %w", err)
+			}
+			db.buffered += int(db.w.Changes())
+		}
+		have.Insert(cs.Seqs)
 	}
-	have.Insert(cs.Seqs)
-	if !have.ContainsRange(patina.Range{Start: 0, End: cs.LastSeq}) {
-		db.book.addPartial(cs.Actor, cs.Version, cs.Seqs, cs.LastSeq, cs.TS)
+	if !have.ContainsRange(patina.Range{Start: 0, End: lastSeq}) {
+		db.book.addPartial(cs.Actor, cs.Version, cs.Seqs, lastSeq, cs.TS)
 		return patina.ApplyBuffered, nil
 	}
 	changes, err := db.loadBuffer(cs.Actor, cs.Version)
@@ -305,7 +311,7 @@ func (db *DB) applyChunk(cs *patina.Changeset) (patina.ApplyOutcome, error) {
 		return patina.ApplyRejected, err
 	}
 	full := patina.Changeset{Actor: cs.Actor, Version: cs.Version, Changes: changes,
-		Seqs: patina.Range{Start: 0, End: cs.LastSeq}, LastSeq: cs.LastSeq, TS: cs.TS}
+		Seqs: patina.Range{Start: 0, End: lastSeq}, LastSeq: lastSeq, TS: cs.TS}
 	return db.applyVersion(&full)
 }
 

@@ -106,8 +106,8 @@ func (b *bookie) markKnown(a patina.ActorID, r patina.Range) {
 	}
 }
 
-// addPartial records seqs of version v as received and reports whether the
-// version is now complete.
+// addPartial records seqs of version v as received, with the lowest last
+// seq seen, and reports whether the version is now complete.
 func (b *bookie) addPartial(a patina.ActorID, v patina.Version, seqs patina.Range, lastSeq patina.Seq, ts patina.Timestamp) bool {
 	ab := b.touch(a)
 	p := ab.partials[v]
@@ -115,6 +115,7 @@ func (b *bookie) addPartial(a patina.ActorID, v patina.Version, seqs patina.Rang
 		p = &partialVersion{lastSeq: lastSeq, ts: ts}
 		ab.partials[v] = p
 	}
+	p.lastSeq = min(p.lastSeq, lastSeq)
 	p.have.Insert(seqs)
 	if v > ab.head {
 		if v > ab.head+1 {

@@ -45,6 +45,14 @@ type DB struct {
 	// table or column this node does not have yet. Default
 	// DefaultMaxDeferredChanges.
 	MaxDeferredChanges int
+	// CheckpointInterval is how often a background connection checkpoints
+	// the WAL (see checkpoint.go). Default DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// WALMaxBytes is the WAL size above which the checkpoint truncates it.
+	// Default DefaultWALMaxBytes.
+	WALMaxBytes int64
+
+	ckptStop, ckptDone chan struct{}
 
 	mu       sync.Mutex // serialises writes on w
 	w        *sqlite3.Conn
@@ -79,6 +87,9 @@ func NewDB(path string) *DB {
 	}
 }
 
+// metaDDL creates the bookkeeping tables. The val columns of the buffer and
+// deferred tables have no declared type: any type would give them an
+// affinity that rewrites values (ANY is NUMERIC, turning TEXT '1' into 1).
 const metaDDL = `
 CREATE TABLE IF NOT EXISTS __patina_state (key TEXT PRIMARY KEY, value ANY);
 CREATE TABLE IF NOT EXISTS __patina_sites (ordinal INTEGER PRIMARY KEY, site_id BLOB NOT NULL UNIQUE);
@@ -87,8 +98,8 @@ INSERT INTO __patina_ctl (id, sync, db_version, seq, ts) VALUES (0, 0, 1, 0, 0) 
 CREATE TABLE IF NOT EXISTS __patina_heads (site BLOB PRIMARY KEY, head INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS __patina_gaps (site BLOB NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, PRIMARY KEY (site, start)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS __patina_partials (site BLOB NOT NULL, version INTEGER NOT NULL, start_seq INTEGER NOT NULL, end_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (site, version, start_seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS __patina_buffer (site BLOB NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL, pk BLOB NOT NULL, cid TEXT NOT NULL, val ANY, col_version INTEGER NOT NULL, cl INTEGER NOT NULL, PRIMARY KEY (site, version, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS __patina_deferred (site BLOB NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL, pk BLOB NOT NULL, cid TEXT NOT NULL, val ANY, col_version INTEGER NOT NULL, cl INTEGER NOT NULL, last_seq INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (site, version, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS __patina_buffer (site BLOB NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL, pk BLOB NOT NULL, cid TEXT NOT NULL, val, col_version INTEGER NOT NULL, cl INTEGER NOT NULL, PRIMARY KEY (site, version, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS __patina_deferred (site BLOB NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL, tbl TEXT NOT NULL, pk BLOB NOT NULL, cid TEXT NOT NULL, val, col_version INTEGER NOT NULL, cl INTEGER NOT NULL, last_seq INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (site, version, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS __patina_quarantine (id INTEGER PRIMARY KEY, site BLOB NOT NULL, version INTEGER NOT NULL, tbl TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS __patina_schema (name TEXT PRIMARY KEY, sql TEXT NOT NULL, file TEXT NOT NULL);
 `
@@ -102,7 +113,7 @@ func openConn(path string) (*sqlite3.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := c.Exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY`); err != nil {
+	if err := c.Exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0`); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -170,6 +181,10 @@ func (db *DB) Open() error {
 		db.readers <- &rconn{c: r, stmts: map[string]*sqlite3.Stmt{}}
 		db.nreaders++
 	}
+	if err := db.startCheckpointer(); err != nil {
+		db.Close()
+		return fmt.Errorf("open store %q: checkpoint connection: %w", db.Path, err)
+	}
 	return nil
 }
 
@@ -187,6 +202,7 @@ func (db *DB) countRows(sql string) int {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.stopCheckpointer()
 	db.closed.Store(true)
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -369,6 +385,14 @@ func (db *DB) reader(ctx context.Context) (*rconn, error) {
 				s.Close()
 			}
 			r.stmts = map[string]*sqlite3.Stmt{}
+			// Reading the schema table makes the connection notice the new
+			// schema cookie and reload, so that statements prepared next
+			// (and their column lists, read before the first step) see the
+			// new shape of the tables.
+			if err := r.c.Exec(`SELECT count(*) FROM sqlite_schema`); err != nil {
+				db.release(r)
+				return nil, fmt.Errorf("reload schema on read connection: %w", err)
+			}
 			r.gen = cur
 		}
 		return r, nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"pgregory.net/rapid"
+
 	"github.com/patinadb/patina"
 )
 
@@ -18,6 +20,9 @@ CREATE INDEX machines_state ON machines (state);
 CREATE TABLE pairs (a INTEGER NOT NULL, b BLOB NOT NULL, v REAL, PRIMARY KEY (a, b)) WITHOUT ROWID;
 CREATE TABLE kv (k BLOB NOT NULL PRIMARY KEY, v ANY) WITHOUT ROWID;
 `
+
+// TB is what the helpers need of a test: testing.TB and *rapid.T both fit.
+type TB = rapid.TB
 
 // MustOpen opens a store in a temp dir with the given schema.
 func MustOpen(tb testing.TB, schema string) *DB {
@@ -36,7 +41,7 @@ func MustOpen(tb testing.TB, schema string) *DB {
 }
 
 // MustExec runs statements as one transaction.
-func MustExec(tb testing.TB, db *DB, sqls ...string) *patina.Changeset {
+func MustExec(tb TB, db *DB, sqls ...string) *patina.Changeset {
 	tb.Helper()
 	stmts := make([]patina.Statement, len(sqls))
 	for i, s := range sqls {
@@ -50,7 +55,7 @@ func MustExec(tb testing.TB, db *DB, sqls ...string) *patina.Changeset {
 }
 
 // MustApply applies changesets and fails on rejections.
-func MustApply(tb testing.TB, db *DB, css ...patina.Changeset) []patina.ApplyOutcome {
+func MustApply(tb TB, db *DB, css ...patina.Changeset) []patina.ApplyOutcome {
 	tb.Helper()
 	res, err := db.Apply(context.Background(), css)
 	if err != nil {
@@ -65,7 +70,7 @@ func MustApply(tb testing.TB, db *DB, css ...patina.Changeset) []patina.ApplyOut
 }
 
 // MustQuery returns rows rendered as strings.
-func MustQuery(tb testing.TB, db *DB, sql string, params ...patina.Value) []string {
+func MustQuery(tb TB, db *DB, sql string, params ...patina.Value) []string {
 	tb.Helper()
 	rows, err := db.Query(context.Background(), patina.Statement{SQL: sql, Params: params})
 	if err != nil {
@@ -88,7 +93,7 @@ func MustQuery(tb testing.TB, db *DB, sql string, params ...patina.Value) []stri
 
 // dumpState renders every replicated table and its clocks with sites as
 // actor ids (ordinals differ between nodes), sorted.
-func dumpState(tb testing.TB, db *DB) (data, clocks []string) {
+func dumpState(tb TB, db *DB) (data, clocks []string) {
 	tb.Helper()
 	schema := db.Schema()
 	for _, name := range schema.TableNames() {
@@ -116,7 +121,7 @@ func dumpState(tb testing.TB, db *DB) (data, clocks []string) {
 }
 
 // MustQueryRaw queries without the bookkeeping-table guard.
-func MustQueryRaw(tb testing.TB, db *DB, sql string) []string {
+func MustQueryRaw(tb TB, db *DB, sql string) []string {
 	tb.Helper()
 	rc, err := db.reader(context.Background())
 	if err != nil {
@@ -153,7 +158,7 @@ func MustOpenN(tb testing.TB, n int, schema string) []*DB {
 }
 
 // MustChangesFor collects what ChangesFor serves.
-func MustChangesFor(tb testing.TB, db *DB, actor patina.ActorID, r patina.Range, maxBytes int) []patina.Changeset {
+func MustChangesFor(tb TB, db *DB, actor patina.ActorID, r patina.Range, maxBytes int) []patina.Changeset {
 	tb.Helper()
 	var out []patina.Changeset
 	if err := db.ChangesFor(context.Background(), actor, r, maxBytes, func(cs patina.Changeset) error {
@@ -168,7 +173,7 @@ func MustChangesFor(tb testing.TB, db *DB, actor patina.ActorID, r patina.Range,
 // syncPair makes dst pull from src everything src holds that dst lacks,
 // the way anti-entropy does: whole missing versions through ChangesFor and
 // missing seqs of partial versions through PartialChangesFor.
-func syncPair(tb testing.TB, src, dst *DB, maxBytes int) {
+func syncPair(tb TB, src, dst *DB, maxBytes int) {
 	tb.Helper()
 	have, want := src.SyncState(), dst.SyncState()
 	for actor, head := range have.Heads {
@@ -195,6 +200,9 @@ func syncPair(tb testing.TB, src, dst *DB, maxBytes int) {
 				tb.Fatal(err)
 			}
 		}
+		if lt, ok := tb.(interface{ Logf(string, ...any) }); ok && len(css) > 0 {
+			lt.Logf("sync %s -> %s: %s", src.Actor().String()[:4], dst.Actor().String()[:4], renderCSs(css))
+		}
 		MustApply(tb, dst, css...)
 	}
 }
@@ -217,7 +225,7 @@ func rangesetMissing(have []patina.Range, last patina.Seq) []patina.Range {
 }
 
 // syncAll runs anti-entropy between every ordered pair until nothing moves.
-func syncAll(tb testing.TB, dbs ...*DB) {
+func syncAll(tb TB, dbs ...*DB) {
 	tb.Helper()
 	for round := 0; round < 2; round++ {
 		for _, src := range dbs {
@@ -231,7 +239,7 @@ func syncAll(tb testing.TB, dbs ...*DB) {
 }
 
 // assertConverged fails unless every store holds the same rows and clocks.
-func assertConverged(tb testing.TB, dbs ...*DB) {
+func assertConverged(tb TB, dbs ...*DB) {
 	tb.Helper()
 	d0, c0 := dumpState(tb, dbs[0])
 	for i, db := range dbs[1:] {
@@ -263,7 +271,7 @@ func diffLines(a, b []string) string {
 }
 
 // MustTransact runs statements with parameters as one transaction.
-func MustTransact(tb testing.TB, db *DB, stmts ...patina.Statement) *patina.Changeset {
+func MustTransact(tb TB, db *DB, stmts ...patina.Statement) *patina.Changeset {
 	tb.Helper()
 	res, err := db.Transact(context.Background(), stmts)
 	if err != nil {
@@ -273,7 +281,25 @@ func MustTransact(tb testing.TB, db *DB, stmts ...patina.Statement) *patina.Chan
 }
 
 // ctlState reads __patina_ctl (db_version, seq).
-func ctlState(tb testing.TB, db *DB) string {
+func ctlState(tb TB, db *DB) string {
 	tb.Helper()
 	return strings.Join(MustQueryRaw(tb, db, `SELECT db_version, seq FROM __patina_ctl`), ";")
+}
+
+// setActor gives a freshly opened store a chosen actor id, so that tests
+// depending on site order are reproducible.
+func setActor(tb TB, db *DB, a patina.ActorID) {
+	tb.Helper()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	old := db.actor
+	if err := db.exec(`UPDATE __patina_sites SET site_id = ? WHERE ordinal = 0`, a[:]); err != nil {
+		tb.Fatal(err)
+	}
+	db.siteMu.Lock()
+	delete(db.sites, old)
+	db.sites[a] = 0
+	db.siteOf[0] = a
+	db.siteMu.Unlock()
+	db.actor = a
 }

@@ -107,6 +107,12 @@ func ParseSchema(files []SchemaFile) (*Schema, error) {
 		for {
 			stmt, tail, err := conn.Prepare(rest)
 			if err != nil {
+				// A statement of a refused kind may fail to prepare (ALTER
+				// TABLE of a table the scratch database lacks): name the rule.
+				head, _, _ := strings.Cut(stripLeadingComments(rest), ";")
+				if kerr := checkStatementKind(head); kerr != nil {
+					return nil, fmt.Errorf("schema file %q: %w", f.Name, kerr)
+				}
 				return nil, fmt.Errorf("schema file %q: %v", f.Name, err)
 			}
 			if stmt == nil {
@@ -215,8 +221,6 @@ func checkStatementKind(sql string) error {
 		return nil
 	case first(4) == "DROP INDEX IF EXISTS":
 		return nil
-	case first(2) == "CREATE TEMP", first(2) == "CREATE TEMPORARY":
-		return fmt.Errorf("statement %q: temporary tables are not allowed in schema files", shorten(sql))
 	}
 	kind := first(2)
 	if len(words) >= 3 && (words[1] == "TEMP" || words[1] == "TEMPORARY" || words[1] == "UNIQUE" || words[1] == "VIRTUAL") {
@@ -228,7 +232,8 @@ func checkStatementKind(sql string) error {
 // createTableAs matches the head of CREATE TABLE [IF NOT EXISTS] name AS.
 var createTableAs = regexp.MustCompile(`(?is)^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(` + sqlName + `(?:\s*\.\s*` + sqlName + `)?)\s*AS\b`)
 
-// sqlName matches a table name: quoted with "", [] or ``, or bare.
+// sqlName matches a table name: bare or quoted (double quotes, brackets or
+// backticks).
 const sqlName = `(?:"(?:[^"]|"")*"|\[[^\]]*\]|` + "`[^`]*`" + `|[^\s("\[` + "`" + `.]+)`
 
 func scratchTables(conn *sqlite3.Conn) ([]string, error) {
