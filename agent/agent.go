@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patinadb/patina"
@@ -62,14 +63,19 @@ type Agent struct {
 	// changesets that were new (subscriptions, metrics).
 	OnApplied func([]patina.Changeset)
 
+	// q and lag are made on first use: the gossip node may deliver
+	// changesets, and an operator may ask for Status, before Open.
+	initOnce sync.Once
 	q        *applyQueue
 	lag      *lagWindow
-	lastSync map[patina.ActorID]time.Time
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	wg       sync.WaitGroup
-	syncNow  chan struct{}
-	progress progress
+	// quarantined counts changesets the store rejected (Status).
+	quarantined atomic.Int64
+	lastSync    map[patina.ActorID]time.Time
+	ctx         context.Context
+	cancel      context.CancelCauseFunc
+	wg          sync.WaitGroup
+	syncNow     chan struct{}
+	progress    progress
 }
 
 // New returns an agent with default settings.
@@ -101,8 +107,7 @@ func (a *Agent) Open(ctx context.Context) error {
 	if a.ChunkBytes <= 0 {
 		a.ChunkBytes = DefaultChunkBytes
 	}
-	a.q = newApplyQueue(a.ApplyQueueLen)
-	a.lag = newLagWindow(2 * time.Minute)
+	a.init()
 	a.lastSync = map[patina.ActorID]time.Time{}
 	a.syncNow = make(chan struct{}, 1)
 	a.ctx, a.cancel = context.WithCancelCause(context.Background())
@@ -123,6 +128,18 @@ func (a *Agent) Open(ctx context.Context) error {
 	return nil
 }
 
+// init makes the apply queue and the lag window once.
+func (a *Agent) init() {
+	a.initOnce.Do(func() {
+		n := a.ApplyQueueLen
+		if n <= 0 {
+			n = DefaultApplyQueueLen
+		}
+		a.q = newApplyQueue(n)
+		a.lag = newLagWindow(2 * time.Minute)
+	})
+}
+
 // Close stops the loops; it does not close the store.
 func (a *Agent) Close() error {
 	if a.cancel == nil {
@@ -139,7 +156,7 @@ func (a *Agent) Actor() patina.ActorID { return a.Store.Actor() }
 // Transact commits statements locally and pushes the changeset at once.
 func (a *Agent) Transact(ctx context.Context, stmts []patina.Statement) (*patina.TxResult, error) {
 	if len(stmts) == 0 {
-		return nil, patina.Errorf(patina.EINVALID, "a transaction needs at least one statement")
+		return nil, patina.Errorf(patina.EINVALID, "transaction has no statements; send at least one SQL statement")
 	}
 	res, err := a.Store.Transact(ctx, stmts)
 	if err != nil {
@@ -171,6 +188,7 @@ func (a *Agent) Query(ctx context.Context, st patina.Statement) (patina.Rows, er
 
 // HandleChangesets enqueues changesets from a peer; it never blocks.
 func (a *Agent) HandleChangesets(from patina.ActorID, css []patina.Changeset, ttl int) {
+	a.init()
 	self := a.Store.Actor()
 	for _, cs := range css {
 		if cs.Actor == self {
@@ -182,6 +200,7 @@ func (a *Agent) HandleChangesets(from patina.ActorID, css []patina.Changeset, tt
 
 // Status reports the node's state.
 func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
+	a.init()
 	st := a.Store.SyncState()
 	local := a.Membership.Local()
 	ns := patina.NodeStatus{
@@ -189,7 +208,8 @@ func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
 		Members: append([]patina.Member{local}, a.Membership.Members()...),
 		Heads:   st.Heads, GapVersions: 0,
 		Queues:        map[string]patina.QueueStatus{"apply": a.q.status()},
-		LagP99Seconds: a.lag.p99(a.Now()).Seconds(),
+		LagP99Seconds: a.lag.p99(a.now()).Seconds(),
+		Quarantined:   int(a.quarantined.Load()),
 	}
 	for _, rs := range st.Gaps {
 		for _, r := range rs {
@@ -258,6 +278,14 @@ func (w *lagWindow) p99(now time.Time) time.Duration {
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	return lags[(len(lags)-1)*99/100]
+}
+
+// now is a.Now, or time.Now before Open filled it in.
+func (a *Agent) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
 }
 
 func newRand() *rand.Rand { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }

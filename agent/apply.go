@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/patinadb/patina"
@@ -47,13 +50,27 @@ func (a *Agent) applyBatch(items []inbound) {
 		}
 		return
 	}
+	if len(res.Outcomes) != len(items) {
+		// A store that breaks its contract must not take the apply loop
+		// down with it (INCIDENTS.md #5): treat the batch as not applied.
+		a.Logger.Error("store returned a wrong number of apply outcomes; the batch will be fetched again by sync",
+			"changesets", len(items), "outcomes", len(res.Outcomes))
+		for _, it := range items {
+			a.q.forget(it)
+		}
+		return
+	}
 	now := a.Now()
 	var fresh []patina.Changeset
 	behind := false
 	for i, out := range res.Outcomes {
 		it := items[i]
 		switch out {
-		case patina.ApplyNew, patina.ApplyBuffered, patina.ApplyDeferred:
+		case patina.ApplyNew, patina.ApplyBuffered:
+			// Forward only what was new here, only broadcast items (sync
+			// items were pulled, not pushed) and only while the TTL lasts.
+			// A deferred changeset waits for schema this node lacks; it
+			// is not vouched for by this node, so it is not forwarded.
 			if !it.sync && it.ttl > 0 {
 				a.Broadcaster.Forward(it.cs, it.from, it.ttl)
 			}
@@ -65,11 +82,9 @@ func (a *Agent) applyBatch(items []inbound) {
 			}
 		case patina.ApplyRejected:
 			a.q.forget(it)
-			table := ""
-			if len(it.cs.Changes) > 0 {
-				table = it.cs.Changes[0].Table
-			}
-			a.Logger.Error("rejected changeset (quarantined; this node keeps serving)", "origin", it.cs.Actor, "version", it.cs.Version, "table", table, "reason", res.Errors[i])
+			a.quarantined.Add(1)
+			a.Logger.Error("rejected changeset (quarantined; this node keeps serving)", "origin", it.cs.Actor,
+				"version", it.cs.Version, "table", changesetTable(&it.cs), "reason", applyError(res, i))
 		}
 	}
 	st := a.Store.SyncState()
@@ -85,4 +100,24 @@ func (a *Agent) applyBatch(items []inbound) {
 	if a.OnApplied != nil && len(fresh) > 0 {
 		a.OnApplied(fresh)
 	}
+}
+
+// changesetTable names the table of a changeset for log lines ("" when it
+// carries no change, "a,b" when it spans tables).
+func changesetTable(cs *patina.Changeset) string {
+	var tables []string
+	for i := range cs.Changes {
+		if t := cs.Changes[i].Table; !slices.Contains(tables, t) {
+			tables = append(tables, t)
+		}
+	}
+	return strings.Join(tables, ",")
+}
+
+// applyError is the reason the store gave for rejecting css[i].
+func applyError(res patina.ApplyResult, i int) error {
+	if i < len(res.Errors) && res.Errors[i] != nil {
+		return res.Errors[i]
+	}
+	return errors.New("the store gave no reason")
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/patinadb/patina"
@@ -96,13 +97,18 @@ func (a *Agent) syncWith(peer patina.Member, planner *antientropy.Planner) (int,
 		if err != nil {
 			return err
 		}
+		if len(res.Outcomes) != len(batch) {
+			return fmt.Errorf("apply %d changesets from sync: the store returned %d outcomes", len(batch), len(res.Outcomes))
+		}
 		var fresh []patina.Changeset
 		for i, out := range res.Outcomes {
 			switch out {
 			case patina.ApplyNew:
 				fresh = append(fresh, batch[i])
 			case patina.ApplyRejected:
-				a.Logger.Error("rejected changeset from sync (quarantined)", "origin", batch[i].Actor, "version", batch[i].Version, "peer", peer.Addr, "reason", res.Errors[i])
+				a.quarantined.Add(1)
+				a.Logger.Error("rejected changeset from sync (quarantined)", "origin", batch[i].Actor, "version", batch[i].Version,
+					"table", changesetTable(&batch[i]), "peer", peer.Addr, "reason", applyError(res, i))
 			}
 		}
 		if a.OnApplied != nil && len(fresh) > 0 {
