@@ -138,7 +138,7 @@ func TestTCPProxy_OneWayDelay(t *testing.T) {
 		back = append(back, since(int64(binary.BigEndian.Uint64(buf))))
 		f := <-got
 		if i == 0 { // the first write waits for the emulated handshake
-			if f < rtt+d-early || f > rtt+d+slackMedian {
+			if f < rtt+d-early || f > rtt+d+100*time.Millisecond { // one sample: only a gross bound above
 				t.Errorf("first segment took %v, want handshake RTT + one-way = %v", f, rtt+d)
 			}
 			continue
