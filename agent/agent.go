@@ -71,11 +71,13 @@ type Agent struct {
 	// quarantined counts changesets the store rejected (Status).
 	quarantined atomic.Int64
 	lastSync    map[patina.ActorID]time.Time
-	ctx         context.Context
-	cancel      context.CancelCauseFunc
-	wg          sync.WaitGroup
-	syncNow     chan struct{}
-	progress    progress
+	// seenHeads: per sync peer, per origin, recent head observations.
+	seenHeads map[patina.ActorID]map[patina.ActorID][]headSeen
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	wg        sync.WaitGroup
+	syncNow   chan struct{}
+	progress  progress
 }
 
 // New returns an agent with default settings.

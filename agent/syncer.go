@@ -60,7 +60,7 @@ func (a *Agent) syncRound(rng antientropy.Rand) bool {
 			return false
 		}
 		peer := byActor[c.Actor]
-		got, err := a.syncWith(peer, planner)
+		got, err := a.syncWith(peer, planner, local)
 		if err != nil {
 			a.Logger.Debug("sync round with peer failed", "peer", peer.Addr, "err", err)
 			continue
@@ -76,13 +76,14 @@ func (a *Agent) syncRound(rng antientropy.Rand) bool {
 // syncWith fetches a peer's state, asks for what the planner assigns it, and
 // applies what comes back in batches (waiting: sync is the backpressured
 // path). It returns how many changesets were received.
-func (a *Agent) syncWith(peer patina.Member, planner *antientropy.Planner) (int, error) {
+func (a *Agent) syncWith(peer patina.Member, planner *antientropy.Planner, local patina.SyncState) (int, error) {
 	ctx, cancel := context.WithTimeout(a.ctx, DefaultSyncTimeout)
 	defer cancel()
 	remote, err := a.Peers.SyncState(ctx, peer)
 	if err != nil {
 		return 0, err
 	}
+	a.graceHeads(peer.Actor, &remote, local)
 	needs := planner.Add(peer.Actor, remote)
 	if len(needs) == 0 {
 		return 0, nil
@@ -129,4 +130,61 @@ func (a *Agent) syncWith(peer patina.Member, planner *antientropy.Planner) (int,
 		err = ferr
 	}
 	return n, err
+}
+
+// BroadcastGrace is how long versions above our head are left to broadcast
+// before sync pulls them. Without it sync races the broadcast queue for
+// every fresh version, and during a retry storm it would pull versions the
+// queue is about to coalesce away (INCIDENTS.md #1). Gaps below our head are
+// pulled at once.
+const BroadcastGrace = time.Second
+
+type headSeen struct {
+	head patina.Version
+	at   time.Time
+}
+
+// graceHeads lowers remote's heads to what the peer already had
+// BroadcastGrace ago (our own head when the peer was not seen that long
+// ago), and records what it has now.
+func (a *Agent) graceHeads(peer patina.ActorID, remote *patina.SyncState, local patina.SyncState) {
+	now := a.Now()
+	if a.seenHeads == nil {
+		a.seenHeads = map[patina.ActorID]map[patina.ActorID][]headSeen{}
+	}
+	byActor := a.seenHeads[peer]
+	if byActor == nil {
+		byActor = map[patina.ActorID][]headSeen{}
+		a.seenHeads[peer] = byActor
+	}
+	for actor, head := range remote.Heads {
+		obs := byActor[actor]
+		// Keep the newest observation older than the grace, and newer ones.
+		var old *headSeen
+		keep := obs[:0]
+		for i := range obs {
+			if now.Sub(obs[i].at) >= BroadcastGrace {
+				o := obs[i]
+				old = &o
+			} else {
+				keep = append(keep, obs[i])
+			}
+		}
+		if old != nil {
+			keep = append([]headSeen{*old}, keep...)
+			if old.head < head {
+				remote.Heads[actor] = max(old.head, local.Heads[actor])
+			}
+		} else {
+			remote.Heads[actor] = min(head, local.Heads[actor])
+			if local.Heads[actor] == 0 && len(local.Heads) == 0 {
+				// A node with nothing (new, or wiped) takes everything now.
+				remote.Heads[actor] = head
+			}
+		}
+		if len(keep) < 64 {
+			keep = append(keep, headSeen{head, now})
+		}
+		byActor[actor] = keep
+	}
 }
