@@ -60,7 +60,7 @@ func (b *benchTB) run(f func() error) (err error) {
 
 func runBench(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("name a benchmark: propagation (see BENCHMARKS.md)")
+		return fmt.Errorf("name a benchmark: propagation, apply, storm or catchup (see BENCHMARKS.md)")
 	}
 	name, args := args[0], args[1:]
 	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
@@ -93,8 +93,72 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 			{"latency ÷ floor p50 / p99", fmt.Sprintf("%.2f / %.2f", res.RatioP50, res.RatioP99)},
 			{"messages / bytes per write", fmt.Sprintf("%.0f / %.0f", res.MsgsPerWrite, res.BytesPerWrite)},
 		}
+	case "apply":
+		rows := fs.Int("rows", 200000, "rows inserted (4 cells each)")
+		dir := fs.String("dir", "", "directory for the databases (default $TMPDIR); /dev/shm measures CPU, a disk measures I/O")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		res, err := bench.Apply(bench.ApplyOptions{Rows: *rows, Dir: *dir})
+		if err != nil {
+			return err
+		}
+		result = res
+		table = [][2]string{
+			{"rows (cells)", fmt.Sprintf("%d (%d)", res.Rows, res.Rows*res.CellsPerRow)},
+			{"raw SQLite insert", fmt.Sprintf("%.0f rows/s = %.0f cells/s", res.RawRowsPerS, res.RawCellsPerS)},
+			{"local capture", fmt.Sprintf("%.0f cells/s (%.2f of raw, overhead %.1fx)", res.CaptureCellsPerS, res.CaptureVsRaw, res.CaptureOverheadX)},
+			{"remote apply", fmt.Sprintf("%.0f cells/s (%.2f of raw)", res.ApplyCellsPerS, res.ApplyVsRaw)},
+		}
+	case "storm":
+		nodes := fs.Int("nodes", 20, "agents on the simulated network")
+		updates := fs.Int("updates", 1000000, "updates in the replayed backlog")
+		cells := fs.Int("cells", 10000, "distinct cells the backlog rewrites")
+		capBytes := fs.Int("cap", 1<<20, "per-node outbound broadcast cap, bytes/s")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		var res bench.StormResult
+		tb := &benchTB{}
+		err := tb.run(func() (err error) {
+			res, err = bench.Storm(tb, bench.StormOptions{Nodes: *nodes, Updates: *updates, Cells: *cells, CapBytes: *capBytes})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		result = res
+		table = [][2]string{
+			{"nodes / updates / distinct cells", fmt.Sprintf("%d / %d / %d", res.Nodes, res.Updates, res.DistinctCells)},
+			{"storm cells reaching each node", fmt.Sprintf("%.0f (%.2fx distinct; broadcast %.0f, sync %.0f)", res.CellsSent, res.CellsSent/float64(res.DistinctCells), res.CellsViaBroadcast, res.CellsViaSync)},
+			{"bytes on the network", fmt.Sprintf("%d", res.BytesSent)},
+			{"max node egress / cap", fmt.Sprintf("%.0f / %d bytes/s", res.MaxNodeBytesPerS, res.CapBytesPerS)},
+			{"unrelated writes p50 / p99", fmt.Sprintf("%.0f / %.0f ms (%d writes)", res.UnrelatedP50Ms, res.UnrelatedP99Ms, res.UnrelatedWrites)},
+			{"replay / converge", fmt.Sprintf("%.1f s / %.1f s", res.ReplaySeconds, res.ConvergeSeconds)},
+			{"peak heap (all nodes, one process)", fmt.Sprintf("%.0f MB", res.PeakHeapMB)},
+		}
+	case "catchup":
+		changes := fs.Int("changes", 100000, "cells written while the node is offline")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		var res bench.CatchupResult
+		tb := &benchTB{}
+		err := tb.run(func() (err error) {
+			res, err = bench.Catchup(tb, bench.CatchupOptions{Changes: *changes})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		result = res
+		table = [][2]string{
+			{"changes / versions missed", fmt.Sprintf("%d / %d", res.ChangesMissed, res.VersionsMissed)},
+			{"catch-up time", fmt.Sprintf("%.2f s", res.Seconds)},
+			{"bytes transferred / missing", fmt.Sprintf("%d / %d (%.2fx)", res.BytesTransferred, res.BytesMissing, res.Ratio)},
+		}
 	default:
-		return fmt.Errorf("unknown benchmark %q; known: propagation", name)
+		return fmt.Errorf("unknown benchmark %q; known: propagation, apply, storm, catchup", name)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "patina bench %s\t(%s)\n", name, time.Now().UTC().Format(time.RFC3339))

@@ -23,6 +23,9 @@ Usage:
   patina members [--api-addr A]
   patina status [--api-addr A]
   patina bench propagation [--nodes 50] [--writes 200] [--seed N] [--out FILE]
+  patina bench apply [--rows 200000] [--dir DIR] [--out FILE]
+  patina bench storm [--nodes 20] [--updates 1000000] [--cells 10000] [--cap BYTES] [--out FILE]
+  patina bench catchup [--changes 100000] [--out FILE]
 
 Run "patina COMMAND --help" for a command's flags.
 `
