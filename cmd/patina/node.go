@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/patinadb/patina/gossip"
 	phttp "github.com/patinadb/patina/http"
 	"github.com/patinadb/patina/internal/defaultschema"
+	"github.com/patinadb/patina/metrics"
 	"github.com/patinadb/patina/sqlite"
 )
 
@@ -55,6 +57,9 @@ func startNode(ctx context.Context, cfg *Config, log *slog.Logger) (*node, error
 	n.api.Addr = cfg.API.Addr
 	n.api.BearerToken = cfg.API.Authz.BearerToken
 	n.api.Logger = log
+	n.mount(func(mux *http.ServeMux) {
+		mux.Handle("GET /metrics", metrics.Handler(&metrics.Collector{Status: n.agent.Status, Counters: n.counters}))
+	})
 	if err := n.api.Open(); err != nil {
 		n.store.Close()
 		return nil, fmt.Errorf("start API on api.addr %s: %w", cfg.API.Addr, err)
@@ -78,6 +83,30 @@ func startNode(ctx context.Context, cfg *Config, log *slog.Logger) (*node, error
 		return nil, err
 	}
 	return n, nil
+}
+
+// mount adds routes to the API server (subscriptions, metrics, ...).
+func (n *node) mount(f func(*http.ServeMux)) {
+	prev := n.api.Extra
+	n.api.Extra = func(mux *http.ServeMux) {
+		if prev != nil {
+			prev(mux)
+		}
+		f(mux)
+	}
+}
+
+// counters are the data plane's counters for /metrics.
+func (n *node) counters() map[string]uint64 {
+	if n.gossip == nil {
+		return nil
+	}
+	s := n.gossip.Stats()
+	return map[string]uint64{
+		"broadcast_messages_sent": s.MsgsSent, "broadcast_bytes_sent": s.BytesSent, "broadcast_cells_sent": s.CellsSent,
+		"broadcast_peer_dropped": s.PeerDropped, "sync_sessions_served": s.SyncsServed, "sync_sessions_refused": s.SyncsRefused,
+		"cluster_id_refused": s.ClusterRefused,
+	}
 }
 
 // close shuts down in dependency order: stop taking requests, leave the
