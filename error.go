@@ -15,6 +15,7 @@ const (
 	ERATELIMIT    = "rate_limited" // a rate limit was hit; retry later
 	EUNAVAILABLE  = "unavailable"  // overloaded or shutting down; retry later
 	ETIMEOUT      = "timeout"      // an operation ran out of time
+	EGONE         = "gone"         // asked-for history is no longer kept; start over
 	EINTERNAL     = "internal"     // a bug or an I/O failure
 )
 

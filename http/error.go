@@ -22,6 +22,7 @@ var codeStatus = map[string]int{
 	patina.ERATELIMIT:    http.StatusTooManyRequests,
 	patina.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	patina.ETIMEOUT:      http.StatusGatewayTimeout,
+	patina.EGONE:         http.StatusGone,
 	patina.EINTERNAL:     http.StatusInternalServerError,
 }
 

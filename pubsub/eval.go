@@ -1,0 +1,819 @@
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/patinadb/patina"
+)
+
+// stmtCacheMax bounds the prepared statements an evaluator keeps.
+const stmtCacheMax = 4096
+
+// evaluator runs queries on one connection to the replicated database,
+// caching prepared statements.
+type evaluator struct {
+	conn  *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+	temps map[string]int // temp key tables created: name -> columns
+	buf   []byte
+}
+
+func newEvaluator(c *sqlite3.Conn) *evaluator {
+	return &evaluator{conn: c, stmts: map[string]*sqlite3.Stmt{}, temps: map[string]int{}}
+}
+
+func (e *evaluator) close() {
+	for _, st := range e.stmts {
+		st.Close()
+	}
+	e.stmts = nil
+	e.conn.Close()
+}
+
+func (e *evaluator) prepare(sql string) (*sqlite3.Stmt, error) {
+	if st, ok := e.stmts[sql]; ok {
+		return st, nil
+	}
+	if len(e.stmts) >= stmtCacheMax {
+		for k, st := range e.stmts {
+			st.Close()
+			delete(e.stmts, k)
+			if len(e.stmts) < stmtCacheMax/2 {
+				break
+			}
+		}
+	}
+	st, _, err := e.conn.Prepare(sql)
+	if err != nil {
+		return nil, err
+	}
+	e.stmts[sql] = st
+	return st, nil
+}
+
+func (e *evaluator) forget(sql string) {
+	if st, ok := e.stmts[sql]; ok {
+		st.Close()
+		delete(e.stmts, sql)
+	}
+}
+
+// begin opens a read transaction: one snapshot for a whole pass, and one
+// set of file locks instead of one per query.
+func (e *evaluator) begin() error { return e.conn.Exec(`BEGIN`) }
+
+// end closes the transaction, dropping the pass's temp rows.
+func (e *evaluator) end() {
+	if !e.conn.GetAutocommit() {
+		e.conn.Exec(`ROLLBACK`)
+	}
+}
+
+// query runs sql with st's parameters, calling fn with each row's identity
+// key (the first nhidden columns, or the cells when nhidden is 0) and
+// cells.
+func (e *evaluator) query(ctx context.Context, sql string, st patina.Statement, nhidden int, fn func(key, cells string)) error {
+	stmt, err := e.prepare(sql)
+	if err != nil {
+		return err
+	}
+	stmt.ClearBindings()
+	if err := bindStatement(stmt, st); err != nil {
+		return err
+	}
+	old := e.conn.SetInterrupt(ctx)
+	defer e.conn.SetInterrupt(old)
+	ncols := stmt.ColumnCount()
+	for stmt.Step() {
+		e.buf = appendColumns(e.buf[:0], stmt, nhidden, ncols)
+		cells := string(e.buf)
+		key := cells
+		if nhidden > 0 {
+			e.buf = appendColumns(e.buf[:0], stmt, 0, nhidden)
+			key = string(e.buf)
+		}
+		fn(key, cells)
+	}
+	err = stmt.Err()
+	stmt.Reset()
+	if err != nil {
+		e.forget(sql)
+	}
+	return err
+}
+
+// ensureTemp creates a temp key table (outside any transaction: the pass's
+// rollback would undo it).
+func (e *evaluator) ensureTemp(name string, ncols int) error {
+	if n, ok := e.temps[name]; ok && n == ncols {
+		return nil
+	}
+	cols := make([]string, ncols)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("c%d", i)
+	}
+	if err := e.conn.Exec(fmt.Sprintf(`DROP TABLE IF EXISTS temp.%s; CREATE TEMP TABLE %s (%s)`, quoteIdent(name), quoteIdent(name), strings.Join(cols, ", "))); err != nil {
+		return err
+	}
+	e.temps[name] = ncols
+	return nil
+}
+
+// fillKeys puts a table's changed keys into its temp key table (inside the
+// pass's transaction, so the rollback empties it).
+func (e *evaluator) fillKeys(name string, keys [][]patina.Value, ncols int) error {
+	if n, ok := e.temps[name]; !ok || n != ncols {
+		return fmt.Errorf("temp key table %s was not created (a bug)", name)
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", ncols), ", ")
+	ins, err := e.prepare(fmt.Sprintf(`INSERT INTO temp.%s VALUES (%s)`, quoteIdent(name), ph))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if len(k) != ncols {
+			continue
+		}
+		for i, v := range k {
+			if err := bindValue(ins, i+1, v); err != nil {
+				return err
+			}
+		}
+		if err := ins.Exec(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Notify is the agent's OnApplied hook: it records which rows of which
+// tables the changesets touched and wakes the evaluation loop. It never
+// blocks on evaluation or on clients (the apply path calls it).
+func (s *Service) Notify(css []patina.Changeset) {
+	if s.closed.Load() || s.wake == nil {
+		return
+	}
+	watched := *s.watched.Load()
+	woke := false
+	s.dmu.Lock()
+	for i := range css {
+		cs := &css[i]
+		if cs.Cleared {
+			continue
+		}
+		if !(cs.Seqs.Start == 0 && cs.Seqs.End == cs.LastSeq) {
+			// The last chunk of a version assembled from chunks: the
+			// earlier chunks' changes are not listed here, so re-run
+			// everything (large transactions only).
+			s.dirtyAll, woke = true, true
+		}
+		for j := range cs.Changes {
+			c := &cs.Changes[j]
+			t := lowerTable(c.Table)
+			if s.upd.active.Load() > 0 {
+				s.upd.note(t, c.PK, c.CL)
+			}
+			if !watched[t] {
+				continue
+			}
+			woke = true
+			dt := s.dirty[t]
+			if dt == nil {
+				dt = &dirtyTable{keys: map[string]*dirtyKey{}}
+				s.dirty[t] = dt
+			}
+			if dt.all {
+				continue
+			}
+			dk := dt.keys[string(c.PK)]
+			if dk == nil {
+				if len(dt.keys) >= s.MaxDirtyKeys {
+					dt.all, dt.keys = true, nil
+					continue
+				}
+				dk = &dirtyKey{}
+				dt.keys[string(c.PK)] = dk
+			}
+			if c.Column == patina.SentinelColumn {
+				dk.sentinel = true
+			} else if len(dk.cols) < 64 {
+				dk.cols = append(dk.cols, c.Column)
+			} else {
+				dk.sentinel = true // too many to list: treat as any column
+			}
+		}
+	}
+	s.dmu.Unlock()
+	if woke {
+		s.signal()
+	}
+}
+
+func (s *Service) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markSub asks the loop to re-run one subscription in full.
+func (s *Service) markSub(sb *sub) {
+	s.dmu.Lock()
+	s.dirtySubs[sb] = true
+	s.dmu.Unlock()
+	s.signal()
+}
+
+// dirtySet is one pass's work.
+type dirtySet struct {
+	tables map[string]*dirtyTable
+	subs   map[*sub]bool
+	all    bool
+}
+
+func (s *Service) takeDirty() dirtySet {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	d := dirtySet{tables: s.dirty, subs: s.dirtySubs, all: s.dirtyAll}
+	s.dirty, s.dirtySubs, s.dirtyAll = map[string]*dirtyTable{}, map[*sub]bool{}, false
+	return d
+}
+
+// requeue gives a pass's work back (the pass could not finish).
+func (s *Service) requeue(d dirtySet) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if d.all {
+		s.dirtyAll = true
+	}
+	for sb := range d.subs {
+		s.dirtySubs[sb] = true
+	}
+	for t, dt := range d.tables {
+		cur := s.dirty[t]
+		if cur == nil {
+			s.dirty[t] = dt
+			continue
+		}
+		if dt.all || cur.all {
+			cur.all, cur.keys = true, nil
+			continue
+		}
+		for k, dk := range dt.keys {
+			if c := cur.keys[k]; c != nil {
+				c.sentinel = c.sentinel || dk.sentinel
+				c.cols = append(c.cols, dk.cols...)
+			} else {
+				cur.keys[k] = dk
+			}
+		}
+	}
+}
+
+// loop runs passes whenever something changed, and housekeeping.
+func (s *Service) loop() {
+	every := min(s.IdleTimeout/4, s.MaxAge/4, 30*time.Second)
+	tick := time.NewTicker(max(every, time.Second))
+	defer tick.Stop()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wake:
+		case <-retry:
+			retry = nil
+		case <-tick.C:
+			s.housekeep()
+			continue
+		}
+		if err := s.pass(); err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.Logger.Error("subscriptions pass failed; retrying in 1s", logKeyErr, err)
+			retry = time.After(time.Second)
+		}
+	}
+}
+
+// work is one subscription's evaluation in a pass.
+type work struct {
+	sb   *sub
+	keys map[string]bool // stratPK: the changed keys to re-run; nil = in full
+}
+
+// pass re-evaluates what changed: it decides which subscriptions a change
+// can affect, re-runs them (restricted to the changed keys when the
+// strategy allows), diffs against their materialized rows, writes every
+// change to the log in one transaction, then updates the rows and streams
+// the changes.
+func (s *Service) pass() error {
+	d := s.takeDirty()
+	if len(d.tables) == 0 && len(d.subs) == 0 && !d.all {
+		return nil
+	}
+	s.mu.Lock()
+	var temps []*tableIndex
+	var names []string
+	for t := range d.tables {
+		if ti := s.idx[t]; ti != nil && ti.keys > 0 {
+			temps, names = append(temps, ti), append(names, t)
+		}
+	}
+	ncols := make([]int, len(temps))
+	for i, ti := range temps {
+		ncols[i] = ti.keys
+	}
+	s.mu.Unlock()
+	for i, t := range names {
+		if err := s.ev.ensureTemp(s.tempName(t), ncols[i]); err != nil {
+			s.requeue(d)
+			return fmt.Errorf("create temp key table for %s: %w", t, err)
+		}
+	}
+	if err := s.ev.begin(); err != nil {
+		s.requeue(d)
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	commits, err := s.evaluate(d)
+	s.ev.end()
+	if err != nil {
+		s.requeue(d)
+		return err
+	}
+	if len(commits) == 0 {
+		return nil
+	}
+	if err := s.log.persist(commits, s.Now()); err != nil {
+		for _, c := range commits {
+			s.markSub(c.sb)
+		}
+		return fmt.Errorf("write the subscriptions change log: %w", err)
+	}
+	s.applyCommits(commits)
+	return nil
+}
+
+// evaluate runs a pass's queries inside the read transaction.
+func (s *Service) evaluate(d dirtySet) ([]*commit, error) {
+	works := map[*sub]*work{}
+	full := func(sb *sub) { works[sb] = &work{sb: sb} }
+	s.mu.Lock()
+	if d.all {
+		for _, sb := range s.byID {
+			full(sb)
+		}
+	}
+	for sb := range d.subs {
+		if s.byID[sb.id] == sb {
+			full(sb)
+		}
+	}
+	type keyedTable struct {
+		name string
+		ti   *tableIndex
+		dt   *dirtyTable
+	}
+	var keyed []keyedTable
+	for t, dt := range d.tables {
+		ti := s.idx[t]
+		if ti == nil {
+			continue
+		}
+		for sb := range ti.full {
+			if dt.all || interested(sb.plan.reads[t], dt) {
+				full(sb)
+			}
+		}
+		if dt.all {
+			for sb := range ti.unindexed {
+				full(sb)
+			}
+			for _, byVal := range ti.eq {
+				for _, subs := range byVal {
+					for sb := range subs {
+						full(sb)
+					}
+				}
+			}
+			continue
+		}
+		if len(ti.unindexed) > 0 || len(ti.eq) > 0 || len(ti.rev) > 0 {
+			keyed = append(keyed, keyedTable{t, ti, dt})
+		}
+	}
+	s.mu.Unlock()
+
+	for _, kt := range keyed {
+		if err := s.candidates(kt.name, kt.ti, kt.dt, works); err != nil {
+			return nil, err
+		}
+	}
+
+	var commits []*commit
+	order := make([]*work, 0, len(works))
+	for _, w := range works {
+		order = append(order, w)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].sb.n < order[j].sb.n })
+	for _, w := range order {
+		c, err := s.evalSub(w)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil, err
+			}
+			s.fail(w.sb, err)
+			if s.ev.conn.GetAutocommit() {
+				// The interrupt rolled the read transaction back (and the
+				// temp keys with it): give the work back, start over.
+				return nil, fmt.Errorf("read transaction ended early: %w", err)
+			}
+			continue
+		}
+		if c != nil {
+			commits = append(commits, c)
+		}
+	}
+	return commits, nil
+}
+
+// interested reports whether changes to dt touch a column the
+// subscription reads (cols nil: any column).
+func interested(cols map[string]bool, dt *dirtyTable) bool {
+	if cols == nil {
+		return true
+	}
+	for _, dk := range dt.keys {
+		if keyTouches(cols, dk) {
+			return true
+		}
+	}
+	return false
+}
+
+func keyTouches(cols map[string]bool, dk *dirtyKey) bool {
+	if cols == nil || dk.sentinel {
+		return true
+	}
+	for _, c := range dk.cols {
+		if cols[strings.ToLower(c)] {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates finds the primary-key subscriptions a table's changed keys
+// may affect: those holding one of the rows, those without an indexable
+// condition, and those whose `column = constant` condition the row's new
+// value meets. It fills the table's temp key table for their restricted
+// runs.
+func (s *Service) candidates(t string, ti *tableIndex, dt *dirtyTable, works map[*sub]*work) error {
+	keys := make([][]patina.Value, 0, len(dt.keys))
+	enc := make([]string, 0, len(dt.keys))
+	raw := make([]string, 0, len(dt.keys))
+	for k := range dt.keys {
+		vals, err := unpackPK([]byte(k))
+		if err != nil {
+			continue // the store rejects such keys; nothing to evaluate
+		}
+		keys = append(keys, vals)
+		enc = append(enc, encodeValues(vals))
+		raw = append(raw, k)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	ncols, eqCols := ti.keys, make([]string, 0, len(ti.eq))
+	for c := range ti.eq {
+		eqCols = append(eqCols, c)
+	}
+	s.mu.Unlock()
+	sort.Strings(eqCols)
+	temp := s.tempName(t)
+	if err := s.ev.fillKeys(temp, keys, ncols); err != nil {
+		return fmt.Errorf("fill changed keys of %s: %w", t, err)
+	}
+	// The new values of the indexed columns of the changed rows.
+	type newRow struct {
+		key  string
+		vals []patina.Value
+	}
+	var fetched []newRow
+	if len(eqCols) > 0 {
+		s.initMu.Lock()
+		tinfo := s.an.tables[t]
+		s.initMu.Unlock()
+		if tinfo != nil {
+			var sel []string
+			for _, k := range tinfo.pk {
+				sel = append(sel, quoteIdent(k))
+			}
+			for _, c := range eqCols {
+				sel = append(sel, quoteIdent(c))
+			}
+			var kc []string
+			for i := range tinfo.pk {
+				kc = append(kc, fmt.Sprintf("c%d", i))
+			}
+			sql := fmt.Sprintf(`SELECT %s FROM main.%s WHERE (%s) IN (SELECT %s FROM temp.%s)`,
+				strings.Join(sel, ", "), quoteIdent(tinfo.name), strings.Join(sel[:len(tinfo.pk)], ", "), strings.Join(kc, ", "), quoteIdent(temp))
+			stmt, err := s.ev.prepare(sql)
+			if err != nil {
+				return fmt.Errorf("read changed rows of %s: %w", t, err)
+			}
+			npk := len(tinfo.pk)
+			for stmt.Step() {
+				r := newRow{key: string(appendColumns(nil, stmt, 0, npk))}
+				for i := range eqCols {
+					r.vals = append(r.vals, columnValue(stmt, npk+i))
+				}
+				fetched = append(fetched, r)
+			}
+			err = stmt.Err()
+			stmt.Reset()
+			if err != nil {
+				s.ev.forget(sql)
+				return fmt.Errorf("read changed rows of %s: %w", t, err)
+			}
+		} else {
+			// Unknown table layout: every indexed subscription is a candidate.
+			eqCols = nil
+		}
+	}
+	add := func(sb *sub, k string, dk *dirtyKey) {
+		if !keyTouches(sb.plan.reads[t], dk) {
+			return
+		}
+		w := works[sb]
+		if w == nil {
+			w = &work{sb: sb, keys: map[string]bool{}}
+			works[sb] = w
+		}
+		if w.keys != nil {
+			w.keys[k] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range enc {
+		dk := dt.keys[raw[i]]
+		for sb := range ti.unindexed {
+			add(sb, k, dk)
+		}
+		for sb := range ti.rev[k] {
+			add(sb, k, dk)
+		}
+		if len(eqCols) == 0 && len(ti.eq) > 0 {
+			for _, byVal := range ti.eq {
+				for _, subs := range byVal {
+					for sb := range subs {
+						add(sb, k, dk)
+					}
+				}
+			}
+		}
+	}
+	byEnc := make(map[string]*dirtyKey, len(enc))
+	for i, k := range enc {
+		byEnc[k] = dt.keys[raw[i]]
+	}
+	for _, r := range fetched {
+		dk := byEnc[r.key]
+		if dk == nil {
+			continue
+		}
+		for i, c := range eqCols {
+			for sb := range ti.eq[c][normKey(r.vals[i])] {
+				add(sb, r.key, dk)
+			}
+		}
+	}
+	return nil
+}
+
+// evalSub re-runs one subscription and diffs the result; nil when nothing
+// changed.
+func (s *Service) evalSub(w *work) (*commit, error) {
+	sb := w.sb
+	p := sb.plan
+	ctx, cancel := context.WithTimeout(s.ctx, s.EvalTimeout)
+	defer cancel()
+	start := time.Now()
+	next := &commit{sb: sb, lastChange: sb.lastChange, lastRowID: sb.lastRowID}
+	var err error
+	if w.keys != nil {
+		res := map[string]string{}
+		err = s.ev.query(ctx, p.restrictSQL, sb.stmt, p.nhidden, func(key, cells string) { res[key] = cells })
+		if err == nil {
+			diffKeys(sb, w.keys, res, next)
+		}
+	} else {
+		var got []keyCells
+		err = s.ev.query(ctx, p.fullSQL, sb.stmt, p.nhidden, func(key, cells string) { got = append(got, keyCells{key, cells}) })
+		if err == nil {
+			diffFull(sb, got, next)
+		}
+	}
+	sb.evals.Add(1)
+	sb.evalNanos.Add(int64(time.Since(start)))
+	if err != nil {
+		if ctx.Err() != nil && s.ctx.Err() == nil {
+			return nil, patina.Errorf(patina.ETIMEOUT, "subscription %s: re-evaluating its query took longer than %s (the limit for every evaluation); the subscription was removed: subscribe again with a narrower query (a WHERE clause, an index)", sb.id, s.EvalTimeout)
+		}
+		return nil, patina.Errorf(patina.EINTERNAL, "subscription %s: re-evaluating its query failed (%v); the subscription was removed: subscribe again", sb.id, err)
+	}
+	if len(next.changes) == 0 {
+		return nil, nil
+	}
+	if next.lastChange > uint64(s.MaxChanges) {
+		next.trimBelow = next.lastChange - uint64(s.MaxChanges)
+	}
+	return next, nil
+}
+
+type keyCells struct{ key, cells string }
+
+func (c *commit) add(kind patina.ChangeKind, rowid int64, key, cells string, old *row) {
+	c.lastChange++
+	c.changes = append(c.changes, change{id: c.lastChange, kind: kind, rowid: rowid, key: key, cells: cells, old: old})
+}
+
+// diffKeys compares the restricted result for the changed keys with the
+// rows held: deletes first (in row id order), then inserts and updates.
+func diffKeys(sb *sub, keys map[string]bool, res map[string]string, c *commit) {
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	var dels []*row
+	for _, k := range sorted {
+		if rs := sb.rows[k]; len(rs) > 0 {
+			if _, ok := res[k]; !ok {
+				dels = append(dels, rs...)
+			}
+		}
+	}
+	sort.Slice(dels, func(i, j int) bool { return dels[i].id < dels[j].id })
+	for _, r := range dels {
+		c.add(patina.ChangeDelete, r.id, r.key, r.cells, r)
+	}
+	for _, k := range sorted {
+		cells, ok := res[k]
+		if !ok {
+			continue
+		}
+		if rs := sb.rows[k]; len(rs) > 0 {
+			if rs[0].cells != cells {
+				c.add(patina.ChangeUpdate, rs[0].id, k, cells, rs[0])
+			}
+			continue
+		}
+		c.lastRowID++
+		c.add(patina.ChangeInsert, c.lastRowID, k, cells, nil)
+	}
+}
+
+// diffFull compares a full result with the rows held, by identity key with
+// multiplicity: rows whose key is gone (or fewer) are deleted first, then
+// in result order rows are updated or inserted.
+func diffFull(sb *sub, got []keyCells, c *commit) {
+	newCount := make(map[string]int, len(got))
+	for _, kc := range got {
+		newCount[kc.key]++
+	}
+	var dels []*row
+	for k, rs := range sb.rows {
+		if extra := len(rs) - newCount[k]; extra > 0 {
+			dels = append(dels, rs[len(rs)-extra:]...)
+		}
+	}
+	sort.Slice(dels, func(i, j int) bool { return dels[i].id < dels[j].id })
+	for _, r := range dels {
+		c.add(patina.ChangeDelete, r.id, r.key, r.cells, r)
+	}
+	used := make(map[string]int, len(got))
+	for _, kc := range got {
+		i := used[kc.key]
+		used[kc.key]++
+		if rs := sb.rows[kc.key]; i < len(rs) {
+			if rs[i].cells != kc.cells {
+				c.add(patina.ChangeUpdate, rs[i].id, kc.key, kc.cells, rs[i])
+			}
+			continue
+		}
+		c.lastRowID++
+		c.add(patina.ChangeInsert, c.lastRowID, kc.key, kc.cells, nil)
+	}
+}
+
+// applyCommits updates the materialized rows of the subscriptions a pass
+// changed (their changes are in the log) and streams the changes.
+func (s *Service) applyCommits(commits []*commit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range commits {
+		sb := c.sb
+		var ti *tableIndex
+		if sb.plan.strategy == stratPK {
+			ti = s.idx[sb.plan.tables[0]]
+		}
+		sb.mu.Lock()
+		for i := range c.changes {
+			ch := &c.changes[i]
+			switch ch.kind {
+			case patina.ChangeInsert:
+				r := &row{id: ch.rowid, key: ch.key, cells: ch.cells}
+				sb.rows[ch.key] = append(sb.rows[ch.key], r)
+				sb.nrows++
+				if ti != nil {
+					ti.addRev(ch.key, sb)
+				}
+			case patina.ChangeUpdate:
+				ch.old.cells = ch.cells
+			case patina.ChangeDelete:
+				rs := sb.rows[ch.key]
+				for j, r := range rs {
+					if r == ch.old {
+						rs = append(rs[:j], rs[j+1:]...)
+						break
+					}
+				}
+				if len(rs) == 0 {
+					delete(sb.rows, ch.key)
+					if ti != nil {
+						ti.delRev(ch.key, sb)
+					}
+				} else {
+					sb.rows[ch.key] = rs
+				}
+				sb.nrows--
+			}
+			if len(sb.listeners) > 0 {
+				ev := patina.Event{Kind: patina.EventChange, Change: ch.kind, RowID: ch.rowid, Cells: mustDecode(ch.cells), ChangeID: ch.id}
+				for l := range sb.listeners {
+					l.push(ev)
+				}
+			}
+		}
+		sb.lastChange, sb.lastRowID = c.lastChange, c.lastRowID
+		if sb.oldest == 0 {
+			sb.oldest = 1
+		}
+		if c.trimBelow+1 > sb.oldest {
+			sb.oldest = c.trimBelow + 1
+		}
+		sb.mu.Unlock()
+	}
+}
+
+// fail removes a subscription whose evaluation failed.
+func (s *Service) fail(sb *sub, err error) {
+	s.Logger.Error("subscription failed and was removed", logKeySub, sb.id, logKeySQL, sb.stmt.SQL, logKeyErr, err)
+	s.unregister(sb, err)
+}
+
+// housekeep expires idle subscriptions and old changes.
+func (s *Service) housekeep() {
+	now := s.Now()
+	var idle []*sub
+	s.mu.Lock()
+	for _, sb := range s.byID {
+		sb.mu.Lock()
+		if len(sb.listeners) == 0 && !sb.idleSince.IsZero() && now.Sub(sb.idleSince) >= s.IdleTimeout {
+			idle = append(idle, sb)
+		}
+		sb.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, sb := range idle {
+		s.unregister(sb, patina.Errorf(patina.ENOTFOUND, "subscription %s expired after %s without clients; subscribe again", sb.id, s.IdleTimeout))
+	}
+	oldest, err := s.log.trimAge(now.Add(-s.MaxAge))
+	if err != nil {
+		s.Logger.Error("trim old subscription changes", logKeyErr, err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sb := range s.byID {
+		sb.mu.Lock()
+		o, ok := oldest[sb.n]
+		if !ok {
+			o = sb.lastChange + 1
+		}
+		if o > sb.oldest {
+			sb.oldest = o
+		}
+		sb.mu.Unlock()
+	}
+}
