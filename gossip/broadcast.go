@@ -259,6 +259,9 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 		}
 		return out
 	}
+	if it.ttl <= 0 {
+		return nil // the hop budget is spent: apply here, forward no more
+	}
 	fromRegion := ""
 	n.mu.RLock()
 	for _, m := range n.members {

@@ -87,9 +87,22 @@ type Node struct {
 	bq      *broadcastQueue
 	syncSem chan struct{}
 	stats   Stats
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// mlConfig is the memberlist config the node runs with: a copy of
+	// Memberlist (or the default) with the node's hooks set.
+	mlConfig *memberlist.Config
+	// ready is closed once Open has set up everything the data plane and
+	// the member events use; data streams accepted earlier wait for it.
+	ready chan struct{}
+	// warmCh (capacity 1) asks warmLoop to open the streams a broadcast
+	// would use; member events signal it instead of starting goroutines.
+	warmCh chan struct{}
+	// closed (under mu) is set when Close begins: no new peer streams.
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Stats counts data-plane traffic.
@@ -145,15 +158,29 @@ func (n *Node) Open(ctx context.Context) error {
 	n.peers = map[string]*peerConn{}
 	n.syncSem = make(chan struct{}, n.MaxSyncSessions)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.ready = make(chan struct{})
+	n.warmCh = make(chan struct{}, 1)
 	tr, err := newTransport(n.Network, n.serveData, n.Logger)
 	if err != nil {
+		n.cancel()
 		return err
 	}
 	n.tr = tr
-	cfg := n.Memberlist
-	if cfg == nil {
-		cfg = DefaultMemberlistConfig()
+	cfg := DefaultMemberlistConfig()
+	if n.Memberlist != nil {
+		c := *n.Memberlist // a copy: the caller's config may be shared by nodes
+		cfg = &c
 	}
+	if floor := 2 * cfg.ProbeTimeout; cfg.ProbeInterval < floor {
+		// memberlist gives up on a probe, direct and indirect, at the end
+		// of ProbeInterval: with ProbeTimeout at or above it no indirect
+		// probe ever runs, and every peer slower than ProbeInterval to
+		// answer (across an ocean) is suspected, and flaps.
+		n.Logger.Warn("memberlist ProbeInterval leaves no time for indirect probes; raising it",
+			"probe_interval", cfg.ProbeInterval, "probe_timeout", cfg.ProbeTimeout, "new_probe_interval", floor)
+		cfg.ProbeInterval = floor
+	}
+	n.mlConfig = cfg
 	cfg.Name = n.Actor.String()
 	cfg.Transport = tr
 	cfg.Delegate = &delegate{n: n}
@@ -165,6 +192,7 @@ func (n *Node) Open(ctx context.Context) error {
 	cfg.Logger = nil
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
+		n.cancel()
 		tr.Shutdown()
 		return fmt.Errorf("start memberlist on %s: %w", n.Network.Addr(), err)
 	}
@@ -176,11 +204,18 @@ func (n *Node) Open(ctx context.Context) error {
 		n.wg.Add(1)
 		go n.joinLoop()
 	}
+	n.wg.Add(1)
+	go n.warmLoop()
+	close(n.ready)
 	return nil
 }
 
 // DefaultMemberlistConfig is memberlist's LAN profile with a probe timeout
-// that tolerates intercontinental round trips and faster gossip.
+// that tolerates intercontinental round trips and faster gossip. The
+// longest round trip between regions is about 280 ms (gru-nrt): a direct
+// probe gets ProbeTimeout (over three of them), and an indirect probe
+// through a third node (two round trips) the rest of ProbeInterval. Open
+// raises ProbeInterval to twice ProbeTimeout when a config leaves less.
 func DefaultMemberlistConfig() *memberlist.Config {
 	cfg := memberlist.DefaultLANConfig()
 	cfg.ProbeTimeout = 1 * time.Second
@@ -229,6 +264,14 @@ func (n *Node) Close() error {
 	if n.ml == nil {
 		return nil
 	}
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
 	n.ml.Leave(time.Second)
 	n.cancel()
 	n.bq.close()
@@ -351,7 +394,29 @@ func (n *Node) updateMember(p *memberlist.Node, st patina.MemberState) {
 	if stale != nil {
 		stale.close()
 	}
-	if st == patina.MemberAlive && n.bq != nil {
-		go n.warmTargets()
+	if st == patina.MemberAlive {
+		select {
+		case n.warmCh <- struct{}{}:
+		default:
+		}
 	}
 }
+
+// warmLoop opens the broadcast streams a local commit would use whenever
+// membership changes, so the first broadcast does not pay for the dial.
+// One goroutine, signalled through warmCh: member events come in bursts
+// and run under memberlist's lock.
+func (n *Node) warmLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.warmCh:
+			n.warmTargets()
+		}
+	}
+}
+
+// memberlistConfig returns the config memberlist runs with.
+func (n *Node) memberlistConfig() *memberlist.Config { return n.mlConfig }

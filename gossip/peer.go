@@ -16,20 +16,41 @@ import (
 
 // peerConn is the outbound broadcast stream to one peer: a bounded queue of
 // encoded frames and a writer goroutine that dials on demand.
+//
+// A peer that restarts (or whose stream a middlebox drops) leaves the old
+// stream dead. A watcher goroutine reads the stream (the peer never writes
+// on it after its HelloAck), so the writer learns of the end when it
+// happens and dials afresh for the next frame; and a write that fails on a
+// stream that had worked is retried once on a fresh one, so the first
+// broadcast after a peer restarts is not lost.
 type peerConn struct {
-	n      *Node
-	addr   string
-	q      chan []byte
-	done   chan struct{}
-	once   sync.Once
-	mu     sync.Mutex
-	conn   net.Conn
-	failed time.Time
+	n    *Node
+	addr string
+	q    chan []byte
+	done chan struct{}
+	once sync.Once
+
+	mu   sync.Mutex
+	conn net.Conn // nil while not connected
+
+	// Used by the writer goroutine only.
+	bw     *bufio.Writer
+	broken chan struct{} // closed by the watcher when conn ends
+	failed time.Time     // last failed dial or write
 }
 
+// redialBackoff is how long after a failed dial or write frames to the
+// peer are dropped without dialing (sync repairs them).
+const redialBackoff = 500 * time.Millisecond
+
+// peer returns the broadcast stream to addr, starting its writer; nil once
+// the node is closing.
 func (n *Node) peer(addr string) *peerConn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
 	p := n.peers[addr]
 	if p == nil {
 		p = &peerConn{n: n, addr: addr, q: make(chan []byte, n.PeerQueueLen), done: make(chan struct{})}
@@ -43,13 +64,19 @@ func (n *Node) peer(addr string) *peerConn {
 // warm asks the writer to connect now, before the first frame.
 func (p *peerConn) warm() { p.send(nil) }
 
-// send queues a frame; a full queue drops it (sync repairs).
+// send queues a frame; a full queue drops it (sync repairs). A nil
+// peerConn (the node is closing) drops everything.
 func (p *peerConn) send(frame []byte) bool {
+	if p == nil {
+		return false
+	}
 	select {
 	case p.q <- frame:
 		return true
 	default:
-		p.n.stats.add(func(s *Stats) { s.PeerDropped++ })
+		if frame != nil {
+			p.n.stats.add(func(s *Stats) { s.PeerDropped++ })
+		}
 		return false
 	}
 }
@@ -58,71 +85,150 @@ func (p *peerConn) close() {
 	p.once.Do(func() { close(p.done) })
 }
 
+// idle reports whether the writer holds no stream.
+func (p *peerConn) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conn == nil
+}
+
 func (p *peerConn) run() {
 	defer p.n.wg.Done()
-	defer func() {
-		p.mu.Lock()
-		if p.conn != nil {
-			p.conn.Close()
-		}
-		p.mu.Unlock()
-	}()
-	var bw *bufio.Writer
+	defer p.disconnect()
+	var pending [][]byte
 	for {
-		var frame []byte
 		select {
 		case <-p.done:
 			return
 		case <-p.n.ctx.Done():
 			return
-		case frame = <-p.q:
-		}
-		if p.conn == nil {
-			if time.Since(p.failed) < 500*time.Millisecond && frame != nil {
-				continue // recently unreachable: drop, sync repairs
-			}
-			c, err := p.n.dialData(p.n.ctx, p.addr, wire.PurposeBroadcast)
-			if err != nil {
-				p.failed = time.Now()
-				p.n.Logger.Debug("broadcast dial failed", "peer", p.addr, "err", err)
-				continue
-			}
-			p.mu.Lock()
-			p.conn = c
-			p.mu.Unlock()
-			bw = bufio.NewWriterSize(c, 64<<10)
-		}
-		if frame == nil { // warm-up only
+		case <-p.broken: // nil, and never ready, while not connected
+			p.n.Logger.Debug("broadcast stream ended by the peer; will redial", "peer", p.addr)
+			p.disconnect()
 			continue
-		}
-		p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		err := wire.WriteFrame(bw, frame)
-		// Write whatever else is queued before flushing.
-		for err == nil && len(p.q) > 0 {
-			if f := <-p.q; f != nil {
-				err = wire.WriteFrame(bw, f)
+		case f := <-p.q:
+			if f != nil {
+				pending = append(pending, f)
 			}
 		}
-		if err == nil {
-			err = bw.Flush()
+		// Write whatever else is queued before flushing.
+		for len(p.q) > 0 {
+			if f := <-p.q; f != nil {
+				pending = append(pending, f)
+			}
 		}
-		if err != nil {
-			p.n.Logger.Debug("broadcast write failed", "peer", p.addr, "err", err)
-			p.mu.Lock()
-			p.conn.Close()
-			p.conn = nil
-			p.mu.Unlock()
-			p.failed = time.Now()
-		}
+		p.deliver(pending)
+		clear(pending)
+		pending = pending[:0]
 	}
 }
 
+// deliver writes frames (none: just connect), dialing when needed and
+// retrying once on a fresh stream when a stream that had worked fails.
+func (p *peerConn) deliver(frames [][]byte) {
+	for attempt := 0; ; attempt++ {
+		fresh := false
+		if p.bw == nil {
+			if len(frames) > 0 && time.Since(p.failed) < redialBackoff {
+				p.drop(len(frames)) // recently unreachable: sync repairs
+				return
+			}
+			if err := p.connect(); err != nil {
+				p.failed = time.Now()
+				p.n.Logger.Debug("broadcast dial failed", "peer", p.addr, "err", err)
+				p.drop(len(frames))
+				return
+			}
+			fresh = true
+		}
+		if len(frames) == 0 {
+			return
+		}
+		err := p.write(frames)
+		if err == nil {
+			return
+		}
+		p.n.Logger.Debug("broadcast write failed", "peer", p.addr, "err", err, "fresh_stream", fresh)
+		p.disconnect()
+		if fresh || attempt > 0 {
+			p.failed = time.Now()
+			p.drop(len(frames))
+			return
+		}
+		// The stream was stale (the peer restarted): redial and resend.
+		// A frame the peer got whole before the break arrives twice, which
+		// the receiver's duplicate check absorbs.
+	}
+}
+
+func (p *peerConn) write(frames [][]byte) error {
+	p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	for _, f := range frames {
+		if err := wire.WriteFrame(p.bw, f); err != nil {
+			return err
+		}
+	}
+	return p.bw.Flush()
+}
+
+func (p *peerConn) connect() error {
+	c, err := p.n.dialData(p.n.ctx, p.addr, wire.PurposeBroadcast)
+	if err != nil {
+		return err
+	}
+	broken := make(chan struct{})
+	p.n.wg.Add(1) // run holds the count above zero: no race with Wait
+	go func() {
+		defer p.n.wg.Done()
+		defer close(broken)
+		io.Copy(io.Discard, c) // returns when the stream ends
+	}()
+	p.mu.Lock()
+	p.conn = c
+	p.mu.Unlock()
+	p.bw, p.broken = bufio.NewWriterSize(c, 64<<10), broken
+	return nil
+}
+
+func (p *peerConn) disconnect() {
+	p.mu.Lock()
+	if p.conn != nil {
+		p.conn.Close() // ends the watcher
+		p.conn = nil
+	}
+	p.mu.Unlock()
+	p.bw, p.broken = nil, nil
+}
+
+func (p *peerConn) drop(frames int) {
+	if frames > 0 {
+		p.n.stats.add(func(s *Stats) { s.PeerDropped += uint64(frames) })
+	}
+}
+
+// Frame limits by purpose. A peer is untrusted until its hello is accepted,
+// so a hello (and a hello answer) is read with a limit that fits any real
+// one; the requests of a sync session are small; changesets travel in
+// frames the senders keep near DefaultChunkBytes, though a single large
+// change can make one bigger, up to wire.MaxFrameSize.
+const (
+	maxHelloFrame       = 4 << 10
+	maxSyncRequestFrame = 1 << 20
+	maxChangesetFrame   = wire.MaxFrameSize
+)
+
+// helloTimeout bounds dialing a peer and its answer to the hello.
+const helloTimeout = 5 * time.Second
+
 // dialData opens a data-plane stream and performs the hello handshake.
 func (n *Node) dialData(ctx context.Context, addr string, purpose uint8) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
 	c, err := n.Network.Dial(ctx, addr)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, patina.Errorf(patina.ETIMEOUT, "dial peer %s: no connection within %v (%v); is it up, and is its gossip address reachable from here?", addr, helloTimeout, err)
+		}
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
@@ -133,9 +239,13 @@ func (n *Node) dialData(ctx context.Context, addr string, purpose uint8) (net.Co
 		c.Close()
 		return nil, fmt.Errorf("hello to peer %s: %w", addr, err)
 	}
-	msg, err := readMsg(c)
+	msg, err := readMsg(c, maxHelloFrame)
 	if err != nil {
 		c.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, patina.Errorf(patina.ETIMEOUT, "peer %s did not answer the hello within %v; is it overloaded, or not a patina node?", addr, helloTimeout)
+		}
 		return nil, fmt.Errorf("hello from peer %s: %w", addr, err)
 	}
 	ack, ok := msg.(*wire.HelloAck)
@@ -151,8 +261,9 @@ func (n *Node) dialData(ctx context.Context, addr string, purpose uint8) (net.Co
 	return c, nil
 }
 
-func readMsg(r io.Reader) (wire.Message, error) {
-	b, err := wire.ReadFrame(r, wire.MaxFrameSize)
+// readMsg reads one frame of at most max bytes and decodes it.
+func readMsg(r io.Reader, max int) (wire.Message, error) {
+	b, err := wire.ReadFrame(r, max)
 	if err != nil {
 		return nil, err
 	}
@@ -166,12 +277,25 @@ func writeMsg(w io.Writer, m wire.Message) error {
 // serveData handles an inbound data-plane stream.
 func (n *Node) serveData(c net.Conn) {
 	defer c.Close()
+	select {
+	case <-n.ready: // Open has set up what serving uses
+	case <-n.ctx.Done():
+		return
+	}
+	refuse := func(reason string) {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		writeMsg(c, &wire.HelloAck{Protocol: wire.ProtocolVersion, Reason: reason})
+	}
+	self := n.Network.Addr()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	msg, err := readMsg(c)
+	msg, err := readMsg(c, maxHelloFrame)
 	if err != nil {
 		var ve *wire.VersionError
 		if errors.As(err, &ve) {
-			writeMsg(c, &wire.HelloAck{Protocol: wire.ProtocolVersion, Reason: ve.Error()})
+			refuse(fmt.Sprintf("wire protocol mismatch: the connecting node sent a v%d frame and this node (%s) speaks v%d; upgrade the node running the older patina",
+				ve.Got, self, ve.Want))
+		} else if !errors.Is(err, io.EOF) {
+			refuse(fmt.Sprintf("this node (%s) could not read a hello (%v); is the connecting node a patina node of a compatible version?", self, err))
 		}
 		n.Logger.Warn("refused data stream", "remote", c.RemoteAddr(), "err", err)
 		return
@@ -181,16 +305,16 @@ func (n *Node) serveData(c net.Conn) {
 		n.Logger.Warn("refused data stream: first frame is not a hello", "remote", c.RemoteAddr(), "type", fmt.Sprintf("%T", msg))
 		return
 	}
-	refuse := func(reason string) {
-		writeMsg(c, &wire.HelloAck{Protocol: wire.ProtocolVersion, Reason: reason})
-	}
 	switch {
 	case hello.ClusterID != n.ClusterID:
 		n.stats.add(func(s *Stats) { s.ClusterRefused++ })
-		refuse(fmt.Sprintf("this node is in cluster %d, you are in cluster %d; nodes of different clusters never exchange data", n.ClusterID, hello.ClusterID))
+		refuse(fmt.Sprintf("cluster id mismatch: this node (%s) is in cluster %d and the connecting node (actor %s) is in cluster %d; "+
+			"nodes of different clusters never exchange data: set the same cluster_id on both, or take the node out of the other cluster's bootstrap list",
+			self, n.ClusterID, hello.Actor, hello.ClusterID))
 		return
 	case hello.Protocol < wire.ProtocolVersion:
-		refuse(fmt.Sprintf("you speak wire protocol v%d, this node needs v%d; upgrade the older node", hello.Protocol, wire.ProtocolVersion))
+		refuse(fmt.Sprintf("wire protocol mismatch: the connecting node (actor %s) speaks v%d and this node (%s) needs v%d; upgrade patina on the connecting node",
+			hello.Actor, hello.Protocol, self, wire.ProtocolVersion))
 		return
 	}
 	c.SetReadDeadline(time.Time{})
@@ -206,7 +330,7 @@ func (n *Node) serveData(c net.Conn) {
 			defer func() { <-n.syncSem }()
 		default:
 			n.stats.add(func(s *Stats) { s.SyncsRefused++ })
-			refuse(fmt.Sprintf("already serving %d sync sessions (the limit); try another peer or later", n.MaxSyncSessions))
+			refuse(fmt.Sprintf("this node (%s) is already serving %d sync sessions (its MaxSyncSessions limit); try another peer, or this one later", self, n.MaxSyncSessions))
 			return
 		}
 		if writeMsg(c, &wire.HelloAck{Protocol: wire.ProtocolVersion, Accepted: true}) != nil {
@@ -214,14 +338,15 @@ func (n *Node) serveData(c net.Conn) {
 		}
 		n.serveSync(c, hello)
 	default:
-		refuse(fmt.Sprintf("unknown stream purpose %d", hello.Purpose))
+		refuse(fmt.Sprintf("unknown stream purpose %d (this node knows %d for broadcast and %d for sync); is the connecting node running a newer patina?",
+			hello.Purpose, wire.PurposeBroadcast, wire.PurposeSync))
 	}
 }
 
 func (n *Node) serveBroadcast(c net.Conn, hello *wire.Hello) {
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
-		msg, err := readMsg(br)
+		msg, err := readMsg(br, maxChangesetFrame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && n.ctx.Err() == nil {
 				n.Logger.Debug("broadcast stream ended", "peer", hello.Actor, "err", err)
@@ -243,7 +368,7 @@ func (n *Node) serveSync(c net.Conn, hello *wire.Hello) {
 	bw := bufio.NewWriterSize(c, 64<<10)
 	for {
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		msg, err := readMsg(br)
+		msg, err := readMsg(br, maxSyncRequestFrame)
 		if err != nil {
 			return
 		}
@@ -256,8 +381,10 @@ func (n *Node) serveSync(c net.Conn, hello *wire.Hello) {
 		default:
 			err = fmt.Errorf("unexpected %T on sync stream", msg)
 		}
-		if err == nil {
-			err = bw.Flush()
+		// Flush even after an error: the peer must get the Error frame
+		// answerNeeds wrote, not a bare end of stream.
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
 		}
 		if err != nil {
 			n.Logger.Debug("sync session ended", "peer", hello.Actor, "err", err)
@@ -297,8 +424,11 @@ func (n *Node) SyncState(ctx context.Context, peer patina.Member) (patina.SyncSt
 	if err := writeMsg(c, &wire.SyncStateRequest{}); err != nil {
 		return patina.SyncState{}, fmt.Errorf("sync with %s: %w", peer.Addr, err)
 	}
-	msg, err := readMsg(c)
+	msg, err := readMsg(bufio.NewReaderSize(c, 64<<10), maxChangesetFrame)
 	if err != nil {
+		if ctx.Err() != nil {
+			return patina.SyncState{}, patina.Errorf(patina.ETIMEOUT, "sync with %s timed out waiting for its state summary (%v)", peer.Addr, context.Cause(ctx))
+		}
 		return patina.SyncState{}, fmt.Errorf("sync with %s: read state: %w", peer.Addr, err)
 	}
 	st, ok := msg.(*wire.SyncState)
@@ -322,7 +452,7 @@ func (n *Node) Pull(ctx context.Context, peer patina.Member, needs []patina.Need
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
-		msg, err := readMsg(br)
+		msg, err := readMsg(br, maxChangesetFrame)
 		if err != nil {
 			if ctx.Err() != nil {
 				return patina.Errorf(patina.ETIMEOUT, "sync with %s timed out while receiving changes (%v)", peer.Addr, context.Cause(ctx))
@@ -337,7 +467,11 @@ func (n *Node) Pull(ctx context.Context, peer patina.Member, needs []patina.Need
 		case *wire.SyncDone:
 			return nil
 		case *wire.Error:
-			return fmt.Errorf("sync with %s: peer failed: %s", peer.Addr, m.Message)
+			code := m.Code
+			if code == "" {
+				code = patina.EINTERNAL
+			}
+			return patina.Errorf(code, "sync with %s: the peer failed to answer: %s", peer.Addr, m.Message)
 		default:
 			return fmt.Errorf("sync with %s: unexpected %T", peer.Addr, msg)
 		}

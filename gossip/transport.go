@@ -28,9 +28,17 @@ type transport struct {
 	data     func(net.Conn) // handles patina data-plane streams
 	log      *slog.Logger
 
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // readPackets, accept and every route
 	shutdown chan struct{}
 	once     sync.Once
+
+	// conns are the accepted streams not yet handed to memberlist: being
+	// routed or served by the data plane. Shutdown closes them, so a peer
+	// that keeps a broadcast stream open cannot keep a handler (and a
+	// closed node's ChangesetHandler) running.
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
 }
 
 var _ memberlist.NodeAwareTransport = (*transport)(nil)
@@ -45,7 +53,7 @@ func newTransport(n Network, data func(net.Conn), log *slog.Logger) (*transport,
 		ln.Close()
 		return nil, err
 	}
-	t := &transport{net: n, pc: pc, ln: ln, data: data, log: log,
+	t := &transport{net: n, pc: pc, ln: ln, data: data, log: log, conns: map[net.Conn]struct{}{},
 		packetCh: make(chan *memberlist.Packet, 1024), streamCh: make(chan net.Conn, 64), shutdown: make(chan struct{})}
 	t.wg.Add(2)
 	go t.readPackets()
@@ -92,18 +100,47 @@ func (t *transport) accept() {
 			}
 			continue
 		}
+		if !t.track(c) {
+			c.Close()
+			return
+		}
+		t.wg.Add(1)
 		go t.route(c)
 	}
 }
 
+// track records an accepted conn; false once shutting down.
+func (t *transport) track(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.conns[c] = struct{}{}
+	return true
+}
+
+func (t *transport) untrack(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
 // route peeks at the first byte to tell patina's streams from memberlist's.
 func (t *transport) route(c net.Conn) {
+	defer t.wg.Done()
+	handed := false
+	defer func() {
+		if !handed {
+			c.Close()
+		}
+		t.untrack(c)
+	}()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	first, err := br.Peek(1)
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
-		c.Close()
 		return
 	}
 	pc := &peekedConn{Conn: c, r: br}
@@ -111,6 +148,7 @@ func (t *transport) route(c net.Conn) {
 		t.data(pc)
 		return
 	}
+	handed = true // memberlist owns it now, or it is closed below
 	select {
 	case t.streamCh <- pc:
 	case <-t.shutdown:
@@ -173,6 +211,12 @@ func (t *transport) Shutdown() error {
 		close(t.shutdown)
 		t.ln.Close()
 		t.pc.Close()
+		t.mu.Lock()
+		t.closed = true
+		for c := range t.conns {
+			c.Close()
+		}
+		t.mu.Unlock()
 	})
 	t.wg.Wait()
 	return nil
