@@ -447,11 +447,11 @@ type fromRef struct {
 
 // shape is the top-level structure of a SELECT, as token indexes.
 type shape struct {
-	listStart int // first token of the select list
-	fromEnd   int // token after the FROM clause
-	refs      []fromRef
-	whereTok  int // the WHERE token, -1 if none
-	whereEnd  int // token after the WHERE expression
+	listStart                                    int // first token of the select list
+	fromEnd                                      int // token after the FROM clause
+	refs                                         []fromRef
+	whereTok                                     int // the WHERE token, -1 if none
+	whereEnd                                     int // token after the WHERE expression
 	distinct, grouped, compound, window, limited bool
 }
 

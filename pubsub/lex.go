@@ -10,13 +10,13 @@ import (
 type tokKind uint8
 
 const (
-	tokIdent   tokKind = iota + 1 // bare word: keyword or identifier
-	tokQuoted                     // "x", `x` or [x]: an identifier
-	tokString                     // 'x'
-	tokNumber                     // 12, 1.5e3, 0x1F
-	tokBlob                       // x'00ff'
-	tokParam                      // ?, ?3, :a, @a, $a
-	tokOp                         // punctuation and operators
+	tokIdent  tokKind = iota + 1 // bare word: keyword or identifier
+	tokQuoted                    // "x", `x` or [x]: an identifier
+	tokString                    // 'x'
+	tokNumber                    // 12, 1.5e3, 0x1F
+	tokBlob                      // x'00ff'
+	tokParam                     // ?, ?3, :a, @a, $a
+	tokOp                        // punctuation and operators
 )
 
 type token struct {
@@ -158,7 +158,7 @@ func lex(sql string) (toks []token, ok bool) {
 	return toks, depth == 0
 }
 
-// scanQuoted returns the offset after the literal opened at i by q ('' is
+// scanQuoted returns the offset after the literal opened at i by q (” is
 // an escaped quote), or -1 when it is not closed.
 func scanQuoted(sql string, i int, q byte) int {
 	i++

@@ -264,14 +264,14 @@ func (l *logDB) trimAge(before time.Time) (map[int64]uint64, error) {
 
 // storedSub is a subscription as read back at start.
 type storedSub struct {
-	n                     int64
-	id, hash              string
-	stmt                  patina.Statement
-	lastChange, oldest    uint64
-	lastRowID             int64
-	created               time.Time
-	rows                  []*row
-	decodeErr             error
+	n                  int64
+	id, hash           string
+	stmt               patina.Statement
+	lastChange, oldest uint64
+	lastRowID          int64
+	created            time.Time
+	rows               []*row
+	decodeErr          error
 }
 
 // load reads every stored subscription.

@@ -688,7 +688,9 @@ func (s *Service) Subscriptions(ctx context.Context) []patina.SubscriptionInfo {
 	for _, sb := range subs {
 		out = append(out, sb.info())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) || out[i].CreatedAt.Equal(out[j].CreatedAt) && out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].CreatedAt.Before(out[j].CreatedAt) || out[i].CreatedAt.Equal(out[j].CreatedAt) && out[i].ID < out[j].ID
+	})
 	return out
 }
 

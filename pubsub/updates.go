@@ -28,9 +28,9 @@ type updates struct {
 
 	mu      sync.Mutex
 	streams map[string]map[*updateStream]struct{} // lower table -> streams
-	pending map[string]map[string]int64            // lower table -> packed pk -> cl
-	order   map[string][]string                    // first-seen order of pending keys
-	cls     map[string]map[string]int64            // lower table -> packed pk -> last cl sent
+	pending map[string]map[string]int64           // lower table -> packed pk -> cl
+	order   map[string][]string                   // first-seen order of pending keys
+	cls     map[string]map[string]int64           // lower table -> packed pk -> last cl sent
 	wake    chan struct{}
 }
 
