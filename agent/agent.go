@@ -224,6 +224,11 @@ func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
 	if d, ok := a.Store.(interface{ DeferredChanges() int }); ok {
 		ns.Deferred = d.DeferredChanges()
 	}
+	if q, ok := a.Store.(interface {
+		Quarantined(context.Context) (int, error)
+	}); ok {
+		ns.Quarantined, _ = q.Quarantined(ctx)
+	}
 	if a.ExtraQueues != nil {
 		for k, v := range a.ExtraQueues() {
 			ns.Queues[k] = v

@@ -2,11 +2,14 @@ package testcluster
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/patinadb/patina"
 )
 
 func TestCluster_WriteVisibleEverywhere(t *testing.T) {
@@ -178,5 +181,45 @@ func TestCluster_SupersededCellsCoalesce(t *testing.T) {
 	t.Logf("1000 updates (1000 port cells + 10 row inserts) travelled as %d cells", cells)
 	if cells > 300 {
 		t.Fatalf("sent %d cells for 1000 updates to 10 cells; want at most 300", cells)
+	}
+}
+
+// INCIDENTS.md #5: a poison change reaches every node; each rejects and
+// quarantines it, and none stops serving.
+func TestCluster_PoisonChangeRejectedEverywhereNodesKeepServing(t *testing.T) {
+	c := New(t, Config{Nodes: 3})
+	WaitFor(t, 20*time.Second, "membership", func() (bool, string) { return c.MembersSeen(2) })
+	var evil patina.ActorID
+	evil[0], evil[15] = 0xee, 0x01
+	poison := []patina.Changeset{
+		{Actor: evil, Version: 1, Seqs: patina.Range{Start: 0, End: 0}, LastSeq: 0, Changes: []patina.Change{
+			{Table: "machines", PK: []byte{0x01, 0xff}, Column: "name", Value: patina.Text("x"), ColVersion: 1, DBVersion: 1, CL: 1, Seq: 0}}},
+		{Actor: evil, Version: 2, Seqs: patina.Range{Start: 0, End: 0}, LastSeq: 0, Changes: []patina.Change{
+			{Table: "machines", PK: []byte{0x01, 0x0b, 0x01, 'm'}, Column: "name", Value: patina.Real(math.NaN()), ColVersion: 1, DBVersion: 2, CL: 1, Seq: 0}}},
+	}
+	for _, n := range c.Nodes {
+		n.Agent.HandleChangesets(evil, poison, 2)
+	}
+	WaitFor(t, 10*time.Second, "poison quarantined on every node", func() (bool, string) {
+		for _, n := range c.Nodes {
+			rows, err := n.Store.Quarantined(t.Context())
+			if err != nil || rows < 2 {
+				return false, fmt.Sprintf("node %d: %d quarantined, %v", n.Index, rows, err)
+			}
+		}
+		return true, ""
+	})
+	c.Exec(1, `INSERT INTO machines (id, name) VALUES ('after-poison', 'ok')`)
+	WaitFor(t, 10*time.Second, "writes still flow", func() (bool, string) {
+		for _, n := range c.Nodes {
+			rows, err := n.Query(`SELECT name FROM machines WHERE id = 'after-poison'`)
+			if err != nil || len(rows) != 1 {
+				return false, fmt.Sprintf("node %d: %v %v", n.Index, rows, err)
+			}
+		}
+		return true, ""
+	})
+	if h := c.Nodes[0].Store.SyncState().Heads[evil]; h != 0 {
+		t.Fatalf("poison versions were recorded as applied (head %d)", h)
 	}
 }
