@@ -55,7 +55,10 @@ func PackPK(vals []patina.Value) []byte {
 	return out
 }
 
-// UnpackPK decodes a packed primary key; it never panics on bad input.
+// UnpackPK decodes a packed primary key; it never panics on bad input. It
+// accepts only the encoding PackPK produces (fewest bytes for integers and
+// lengths, no width on NULL), so that a key has exactly one packed form and
+// PackPK(UnpackPK(b)) == b.
 func UnpackPK(b []byte) ([]patina.Value, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("unpack pk: empty")
@@ -83,7 +86,11 @@ func UnpackPK(b []byte) ([]patina.Value, error) {
 				u = u<<8 | uint64(c)
 			}
 			shift := uint(64 - 8*width)
-			vals = append(vals, patina.Int(int64(u<<shift)>>shift))
+			v := int64(u<<shift) >> shift
+			if intWidth(v) != width {
+				return nil, fmt.Errorf("unpack pk: column %d: integer %d packed in %d bytes instead of %d", i, v, width, intWidth(v))
+			}
+			vals = append(vals, patina.Int(v))
 			b = b[width:]
 		case packReal:
 			if width != 8 || len(b) < 8 {
@@ -100,6 +107,9 @@ func UnpackPK(b []byte) ([]patina.Value, error) {
 				l = l<<8 | uint64(c)
 			}
 			b = b[width:]
+			if uintWidth(l) != width {
+				return nil, fmt.Errorf("unpack pk: column %d: length %d packed in %d bytes instead of %d", i, l, width, uintWidth(l))
+			}
 			if l > uint64(len(b)) {
 				return nil, fmt.Errorf("unpack pk: column %d: length %d exceeds remaining %d bytes", i, l, len(b))
 			}
@@ -111,6 +121,9 @@ func UnpackPK(b []byte) ([]patina.Value, error) {
 				vals = append(vals, patina.Value{Type: patina.TypeBlob, Bytes: data})
 			}
 		case packNull:
+			if width != 0 {
+				return nil, fmt.Errorf("unpack pk: column %d: NULL with width %d", i, width)
+			}
 			vals = append(vals, patina.Null())
 		default:
 			return nil, fmt.Errorf("unpack pk: column %d: unknown type %d", i, tb&7)
