@@ -78,6 +78,8 @@ type Agent struct {
 	wg        sync.WaitGroup
 	syncNow   chan struct{}
 	progress  progress
+	// inflight counts changesets taken by the apply loop, not yet applied.
+	inflight atomic.Int64
 }
 
 // New returns an agent with default settings.
@@ -209,7 +211,7 @@ func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
 		Actor: a.Store.Actor(), Region: local.Region, ClusterID: local.ClusterID,
 		Members: append([]patina.Member{local}, a.Membership.Members()...),
 		Heads:   st.Heads, GapVersions: 0,
-		Queues:        map[string]patina.QueueStatus{"apply": a.q.status()},
+		Queues:        map[string]patina.QueueStatus{"apply": a.applyStatus()},
 		LagP99Seconds: a.lag.p99(a.now()).Seconds(),
 		Quarantined:   int(a.quarantined.Load()),
 	}
@@ -235,6 +237,14 @@ func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
 		}
 	}
 	return ns
+}
+
+// applyStatus counts the batch being applied as still queued: a stuck apply
+// must show as a backlog, not as an empty queue.
+func (a *Agent) applyStatus() patina.QueueStatus {
+	st := a.q.status()
+	st.Len += int(a.inflight.Load())
+	return st
 }
 
 // Progress reports when the apply loop last made progress (watchdog).

@@ -40,7 +40,9 @@ func (a *Agent) applyBatch(items []inbound) {
 	for i := range items {
 		css[i] = items[i].cs
 	}
+	a.inflight.Store(int64(len(css)))
 	res, err := a.Store.Apply(a.ctx, css)
+	a.inflight.Store(0)
 	if err != nil {
 		if a.ctx.Err() == nil {
 			a.Logger.Error("apply batch failed; the changes will be fetched again by sync", "changesets", len(css), "err", err)

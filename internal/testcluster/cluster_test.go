@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/patinadb/patina"
+	"github.com/patinadb/patina/sqlite"
 )
 
 func TestCluster_WriteVisibleEverywhere(t *testing.T) {
@@ -222,4 +224,56 @@ func TestCluster_PoisonChangeRejectedEverywhereNodesKeepServing(t *testing.T) {
 	if h := c.Nodes[0].Store.SyncState().Heads[evil]; h != 0 {
 		t.Fatalf("poison versions were recorded as applied (head %d)", h)
 	}
+}
+
+// stuckApplyStore blocks Apply until released: a stuck apply loop
+// (INCIDENTS.md #6).
+type stuckApplyStore struct {
+	*sqlite.DB
+	gate    chan struct{}
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (s *stuckApplyStore) Apply(ctx context.Context, css []patina.Changeset) (patina.ApplyResult, error) {
+	s.once.Do(func() { close(s.entered) })
+	select {
+	case <-s.gate:
+	case <-ctx.Done():
+		return patina.ApplyResult{}, ctx.Err()
+	}
+	return s.DB.Apply(ctx, css)
+}
+
+// INCIDENTS.md #6: with the apply path stuck, local reads keep answering
+// and the node reports the backlog instead of hanging; once unstuck it
+// catches up.
+func TestCluster_StuckApplyReadsKeepAnswering(t *testing.T) {
+	stuck := &stuckApplyStore{gate: make(chan struct{}), entered: make(chan struct{})}
+	c := New(t, Config{Nodes: 2, Tune: func(i int, n *Node) {
+		if i == 1 {
+			stuck.DB = n.Store
+			n.Agent.Store = stuck
+		}
+	}})
+	WaitFor(t, 20*time.Second, "membership", func() (bool, string) { return c.MembersSeen(1) })
+	for k := 0; k < 20; k++ {
+		c.Exec(0, fmt.Sprintf(`INSERT INTO machines (id) VALUES ('m%d')`, k))
+	}
+	select {
+	case <-stuck.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("apply never reached the stuck store")
+	}
+	// The apply loop is stuck now; reads and status still answer.
+	rows, err := c.Nodes[1].Query(`SELECT count(*) FROM machines`)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("read while apply is stuck: %v %v", rows, err)
+	}
+	WaitFor(t, 10*time.Second, "backlog visible in status", func() (bool, string) {
+		st := c.Nodes[1].Agent.Status(t.Context())
+		return st.Queues["apply"].Len > 0, fmt.Sprintf("%+v", st.Queues)
+	})
+	close(stuck.gate)
+	WaitFor(t, 30*time.Second, "caught up after unsticking", func() (bool, string) { return c.Converged("machines") })
 }
