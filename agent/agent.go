@@ -211,7 +211,11 @@ func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
 		Actor: a.Store.Actor(), Region: local.Region, ClusterID: local.ClusterID,
 		Members: append([]patina.Member{local}, a.Membership.Members()...),
 		Heads:   st.Heads, GapVersions: 0,
-		Queues:        map[string]patina.QueueStatus{"apply": a.applyStatus()},
+		Queues: map[string]patina.QueueStatus{
+			"apply": a.q.status(),
+			// The batch being applied: a stuck apply shows as a backlog here.
+			"applying": {Len: int(a.inflight.Load()), Cap: a.ApplyBatch},
+		},
 		LagP99Seconds: a.lag.p99(a.now()).Seconds(),
 		Quarantined:   int(a.quarantined.Load()),
 	}
@@ -237,14 +241,6 @@ func (a *Agent) Status(ctx context.Context) patina.NodeStatus {
 		}
 	}
 	return ns
-}
-
-// applyStatus counts the batch being applied as still queued: a stuck apply
-// must show as a backlog, not as an empty queue.
-func (a *Agent) applyStatus() patina.QueueStatus {
-	st := a.q.status()
-	st.Len += int(a.inflight.Load())
-	return st
 }
 
 // Progress reports when the apply loop last made progress (watchdog).

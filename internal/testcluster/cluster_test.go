@@ -272,7 +272,7 @@ func TestCluster_StuckApplyReadsKeepAnswering(t *testing.T) {
 	}
 	WaitFor(t, 10*time.Second, "backlog visible in status", func() (bool, string) {
 		st := c.Nodes[1].Agent.Status(t.Context())
-		return st.Queues["apply"].Len > 0, fmt.Sprintf("%+v", st.Queues)
+		return st.Queues["apply"].Len+st.Queues["applying"].Len > 0, fmt.Sprintf("%+v", st.Queues)
 	})
 	close(stuck.gate)
 	WaitFor(t, 30*time.Second, "caught up after unsticking", func() (bool, string) { return c.Converged("machines") })
