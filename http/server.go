@@ -71,6 +71,12 @@ type Server struct {
 	MaxConcurrent int
 	// Logger receives request failures. nil discards.
 	Logger *slog.Logger
+	// Subscriptions, when set, serves /v1/subscriptions and /v1/updates
+	// (see subscriptions.go). nil leaves those routes out.
+	Subscriptions patina.SubscriptionService
+	// Waiter, when set, serves ?wait= on transactions and
+	// GET /v1/applied/{actor}/{version} for peers. nil refuses ?wait=.
+	Waiter patina.ApplyWaiter
 	// Extra, when set, mounts more routes (subscriptions, metrics, ...) on
 	// the mux before the catch-all 404. Authentication and the body limit
 	// apply to them; "/" is taken.
@@ -210,6 +216,13 @@ func (s *Server) Handler() http.Handler {
 			mux.Handle(rt.path, s.limit(rt))
 			names = append(names, rt.method+" "+rt.path)
 		}
+		if s.Subscriptions != nil {
+			names = append(names, s.mountSubscriptions(mux)...)
+		}
+		if s.Waiter != nil {
+			mux.HandleFunc("GET /v1/applied/{actor}/{version}", s.handleApplied)
+			names = append(names, "GET /v1/applied/{actor}/{version}")
+		}
 		sort.Strings(names)
 		if s.Extra != nil {
 			s.Extra(mux)
@@ -287,15 +300,22 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
-// requestTimeout returns ?timeout=SECONDS, or QueryTimeout when absent.
+// requestTimeout returns ?timeout=SECONDS (or a duration like 5s), or
+// QueryTimeout when absent.
 func (s *Server) requestTimeout(r *http.Request) (time.Duration, error) {
 	v := r.URL.Query().Get("timeout")
 	if v == "" {
 		return s.QueryTimeout, nil
 	}
 	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		// Also a Go duration, e.g. ?timeout=5s or 500ms.
+		if d, derr := time.ParseDuration(v); derr == nil {
+			secs, err = d.Seconds(), nil
+		}
+	}
 	if err != nil || secs < 0 || secs > 1e9 || secs != secs {
-		return 0, patina.Errorf(patina.EINVALID, "?timeout=%s is not a number of seconds; use e.g. ?timeout=30, or ?timeout=0 for no limit", v)
+		return 0, patina.Errorf(patina.EINVALID, "?timeout=%s is not a number of seconds; use e.g. ?timeout=30 or ?timeout=5s, or ?timeout=0 for no limit", v)
 	}
 	return time.Duration(secs * float64(time.Second)), nil
 }

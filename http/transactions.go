@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/patinadb/patina"
 )
@@ -58,6 +60,11 @@ func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	wait, waitTimeout, err := s.waitParams(r, timeout)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	ctx, cancel := withTimeout(r.Context(), timeout, "transaction", "make it smaller (fewer or cheaper statements)")
 	defer cancel()
 
@@ -90,6 +97,47 @@ func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) {
 	if res.Changeset != nil {
 		v := res.Changeset.Version
 		resp.Version = &v
+		if wait != nil {
+			if err := s.waitApplied(r, res.Changeset.Version, *wait, waitTimeout); err != nil {
+				// The write is committed; the answer says so and why the
+				// wait failed, with the version to look for.
+				status := setErrorHeaders(w, err)
+				s.logError(r, status, err)
+				resp.Error = patina.ErrorMessage(err)
+				writeJSON(w, status, resp)
+				return
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// waitParams parses ?wait=all|region|N; the wait is bounded by ?timeout
+// when given, else by DefaultWaitTimeout.
+func (s *Server) waitParams(r *http.Request, timeout time.Duration) (*patina.WaitTarget, time.Duration, error) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return nil, 0, nil
+	}
+	if s.Waiter == nil {
+		return nil, 0, patina.Errorf(patina.EINVALID, "this agent does not serve ?wait= (no replication waiter is configured); send the transaction without it")
+	}
+	t, err := patina.ParseWaitTarget(v)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !r.URL.Query().Has("timeout") {
+		timeout = DefaultWaitTimeout
+	}
+	return &t, timeout, nil
+}
+
+// waitApplied waits until the version is applied on the target nodes.
+func (s *Server) waitApplied(r *http.Request, v patina.Version, t patina.WaitTarget, timeout time.Duration) error {
+	ctx, cancel := context.WithCancel(r.Context())
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), timeout)
+	}
+	defer cancel()
+	return s.Waiter.WaitApplied(ctx, s.Service.Actor(), v, t)
 }

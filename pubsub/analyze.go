@@ -102,6 +102,10 @@ var volatileFuncs = map[string]bool{
 	"random": true, "randomblob": true, "changes": true, "total_changes": true, "last_insert_rowid": true,
 }
 
+// jsonTables are table-valued functions a query may read: they hold no
+// data, only their arguments'.
+var jsonTables = map[string]bool{"json_each": true, "json_tree": true, "jsonb_each": true, "jsonb_tree": true}
+
 // keywords that end a FROM clause's table reference or join it to the next.
 var joinWords = map[string]bool{
 	"JOIN": true, "NATURAL": true, "LEFT": true, "RIGHT": true, "FULL": true, "INNER": true,
@@ -302,6 +306,9 @@ func (a *analyzer) analyze(st patina.Statement) (*plan, error) {
 	}
 	p := &plan{reads: map[string]map[string]bool{}, strategy: stratContent, fullSQL: sql}
 	for t, cols := range info.reads {
+		if jsonTables[t] {
+			continue // table-valued functions over their arguments
+		}
 		if _, ok := a.tables[t]; !ok {
 			return nil, patina.Errorf(patina.EINVALID, "subscription query reads %q, which is not a replicated table; subscriptions read the tables of the schema files (%s)", t, strings.Join(a.tableNames(), ", "))
 		}

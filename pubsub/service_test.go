@@ -10,6 +10,7 @@ import (
 
 	"github.com/patinadb/patina"
 	"github.com/patinadb/patina/pubsub"
+	"github.com/patinadb/patina/pubsub/pubsubtest"
 )
 
 const wait = 10 * time.Second
@@ -29,12 +30,14 @@ func TestService_Subscribe(t *testing.T) {
 		`SELECT id FROM services WHERE machine_id IN (SELECT id FROM machines WHERE state = 'started')`,
 		`SELECT name FROM services UNION SELECT name FROM machines`,
 		`WITH w AS (SELECT * FROM services WHERE name = 'web') SELECT id, port FROM w`,
+		`SELECT id FROM services WHERE port = '90'`,
+		`SELECT s.id, j.value FROM services s, json_each(s.tags) j`,
 	}
 	mirrors := make([]*mirror, len(queries))
 	for i, q := range queries {
 		mirrors[i] = newMirror(mustSubscribe(t, e.svc, q))
-		mirrors[i].readSnapshot(t)
-		if got, want := mirrors[i].sorted(), rowsOf(t, e.db, patina.Statement{SQL: q}); !slices.Equal(got, want) {
+		mirrors[i].ReadSnapshot(t, wait)
+		if got, want := mirrors[i].Sorted(), rowsOf(t, e.db, patina.Statement{SQL: q}); !slices.Equal(got, want) {
 			t.Fatalf("%s: snapshot %v, want %v", q, got, want)
 		}
 	}
@@ -51,17 +54,17 @@ func TestService_Subscribe(t *testing.T) {
 	for _, step := range steps {
 		e.exec(step...)
 		for i, q := range queries {
-			mirrors[i].converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
+			mirrors[i].Converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
 		}
 	}
 	// Row identity: the update of a keyed row is an update, not a
 	// delete and insert.
 	var kinds []string
-	for _, ev := range mirrors[0].changes {
+	for _, ev := range mirrors[0].Changes {
 		kinds = append(kinds, ev.Change.String())
 	}
 	if want := []string{"insert", "update", "delete", "delete", "insert"}; !slices.Equal(kinds, want) {
-		t.Errorf("changes of %q: %v (%s), want %v", queries[0], kinds, describe(mirrors[0].changes), want)
+		t.Errorf("changes of %q: %v (%s), want %v", queries[0], kinds, pubsubtest.Describe(mirrors[0].Changes), want)
 	}
 	infos := e.svc.Subscriptions(context.Background())
 	if len(infos) != len(queries) {
@@ -118,10 +121,10 @@ func TestService_Resume(t *testing.T) {
 	e := MustEnv(t, "", nil)
 	q := `SELECT id, port FROM services WHERE name = 'web'`
 	m := newMirror(mustSubscribe(t, e.svc, q))
-	m.readSnapshot(t)
+	m.ReadSnapshot(t, wait)
 	e.exec(`INSERT INTO services (id, name, port) VALUES ('a', 'web', 1)`)
-	m.converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
-	id, seen := m.sub.ID(), m.last
+	m.Converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
+	id, seen := m.sub.ID(), m.Last
 	m.sub.Close()
 
 	// Writes while disconnected.
@@ -144,7 +147,7 @@ func TestService_Resume(t *testing.T) {
 		got = append(got, ev)
 	}
 	want := []string{`insert 2 "b"|2 #2`, `update 1 "a"|3 #3`, `delete 2 "b"|2 #4`}
-	if d := describe(got); d != strings.Join(want, "; ")+"; " {
+	if d := pubsubtest.Describe(got); d != strings.Join(want, "; ")+"; " {
 		t.Errorf("resumed changes: %s\nwant %v", d, want)
 	}
 	if n := sub.Pending(); n != 0 {
@@ -171,7 +174,7 @@ func TestService_ResumeTooOld(t *testing.T) {
 	e := MustEnv(t, "", func(s *pubsub.Service) { s.MaxChanges = 3 })
 	q := `SELECT id, port FROM services`
 	m := newMirror(mustSubscribe(t, e.svc, q))
-	m.readSnapshot(t)
+	m.ReadSnapshot(t, wait)
 	for i := 0; i < 6; i++ {
 		e.exec(`INSERT INTO services (id, port) VALUES ('s` + string(rune('a'+i)) + `', 1)`)
 	}
@@ -197,7 +200,7 @@ func TestService_SlowClientIsCutOff(t *testing.T) {
 	e := MustEnv(t, "", func(s *pubsub.Service) { s.ListenerBuffer = 4 })
 	q := `SELECT id, port FROM services`
 	slow := newMirror(mustSubscribe(t, e.svc, q))
-	slow.readSnapshot(t)
+	slow.ReadSnapshot(t, wait)
 	for i := 0; i < 10; i++ {
 		e.exec(`INSERT INTO services (id, port) VALUES ('s` + string(rune('a'+i)) + `', 1)`)
 	}
@@ -206,19 +209,19 @@ func TestService_SlowClientIsCutOff(t *testing.T) {
 	for err == nil {
 		var ev patina.Event
 		if ev, err = slow.sub.Next(ctxWithin(t, wait)); err == nil {
-			slow.apply(t, ev)
+			slow.Apply(t, ev)
 		}
 	}
 	if patina.ErrorCode(err) != patina.EUNAVAILABLE || !strings.Contains(err.Error(), "from=") {
 		t.Fatalf("slow client: %v, want an error telling where to resume", err)
 	}
-	sub, err := e.svc.Resume(context.Background(), slow.sub.ID(), patina.SubscribeOptions{HasFrom: true, From: slow.last})
+	sub, err := e.svc.Resume(context.Background(), slow.sub.ID(), patina.SubscribeOptions{HasFrom: true, From: slow.Last})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow.sub = sub
+	slow.attach(sub)
 	defer sub.Close()
-	slow.converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
+	slow.Converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
 }
 
 func TestService_Updates(t *testing.T) {
@@ -239,7 +242,7 @@ func TestService_Updates(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %v: %v", got, err)
 		}
-		got = append(got, n.Kind.String()+" "+cellsString(n.PK))
+		got = append(got, n.Kind.String()+" "+pubsubtest.Format(n.PK))
 	}
 	for _, g := range got[:len(got)-1] {
 		if g != `update "a"` {
@@ -255,7 +258,7 @@ func TestService_RestoreSeesWritesMadeWhileDown(t *testing.T) {
 	e := MustEnv(t, "", nil)
 	q := `SELECT name, count(*) FROM services GROUP BY name`
 	m := newMirror(mustSubscribe(t, e.svc, q))
-	m.readSnapshot(t)
+	m.ReadSnapshot(t, wait)
 	id := m.sub.ID()
 	m.sub.Close()
 	e.svc.Close()
@@ -264,13 +267,13 @@ func TestService_RestoreSeesWritesMadeWhileDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.open(nil)
-	sub, err := e.svc.Resume(context.Background(), id, patina.SubscribeOptions{HasFrom: true, From: m.last})
+	sub, err := e.svc.Resume(context.Background(), id, patina.SubscribeOptions{HasFrom: true, From: m.Last})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.sub = sub
+	m.attach(sub)
 	defer sub.Close()
-	m.converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
+	m.Converge(t, wait, func() []string { return rowsOf(t, e.db, patina.Statement{SQL: q}) })
 }
 
 func waitLastChange(t *testing.T, svc patina.SubscriptionService, id string, want uint64) {

@@ -20,8 +20,10 @@ import (
 	"github.com/patinadb/patina"
 	"github.com/patinadb/patina/agent"
 	"github.com/patinadb/patina/gossip"
+	phttp "github.com/patinadb/patina/http"
 	"github.com/patinadb/patina/internal/defaultschema"
 	"github.com/patinadb/patina/netsim"
+	"github.com/patinadb/patina/pubsub"
 	"github.com/patinadb/patina/sqlite"
 )
 
@@ -57,6 +59,12 @@ type Config struct {
 	Bootstrap int
 	// Dir holds the nodes' files (default a temp dir).
 	Dir string
+	// Subscriptions gives every node a subscription service (Node.PubSub)
+	// fed by the agent's OnApplied, as cmd/patina does.
+	Subscriptions bool
+	// API serves every node's HTTP API on loopback (Node.API), with
+	// subscriptions and ?wait= when enabled; members learn its address.
+	API bool
 }
 
 // Node is one agent of the cluster.
@@ -69,6 +77,11 @@ type Node struct {
 	Gossip *gossip.Node
 	Agent  *agent.Agent
 	Host   *netsim.Host
+	// Waiter answers ?wait= (read-your-writes) by asking the other nodes
+	// in process; PubSub and API are set when the config asks.
+	Waiter *agent.Waiter
+	PubSub *pubsub.Service
+	API    *phttp.Server
 	up     bool
 }
 
@@ -171,6 +184,10 @@ func (c *Cluster) start(n *Node) error {
 		return map[string]patina.QueueStatus{"broadcast": g.QueueStatus()}
 	}
 	n.Store, n.Gossip, n.Agent = store, g, ag
+	if err := c.startExtras(n); err != nil {
+		store.Close()
+		return err
+	}
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(n.Index, n)
 	}
@@ -209,6 +226,7 @@ func (c *Cluster) stop(n *Node, graceful bool) {
 		n.Host.Down()
 	}
 	n.Agent.Close()
+	c.stopExtras(n)
 	n.Gossip.Close()
 	n.Store.Close()
 }
