@@ -114,4 +114,3 @@ func mustSubscribe(tb testing.TB, svc patina.SubscriptionService, sql string, pa
 	tb.Cleanup(func() { sub.Close() })
 	return sub
 }
-

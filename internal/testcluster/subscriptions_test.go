@@ -157,4 +157,3 @@ func TestCluster_SubscriptionsMatchQueries(t *testing.T) {
 		})
 	}
 }
-
