@@ -112,7 +112,7 @@ type Stats struct {
 	BytesSent      uint64
 	CellsSent      uint64 // changes carried by broadcast frames, per target
 	Dropped        uint64 // changesets dropped by queue overflow
-	PeerDropped    uint64 // frames dropped because a peer's queue was full
+	PeerDropped    uint64 // frames dropped: a peer's queue was full, or the peer unreachable
 	SyncsServed    uint64
 	SyncsRefused   uint64
 	ClusterRefused uint64
@@ -355,7 +355,8 @@ func (n *Node) checkPeer(p *memberlist.Node) error {
 	}
 	if md.ClusterID != n.ClusterID {
 		n.stats.add(func(s *Stats) { s.ClusterRefused++ })
-		return fmt.Errorf("node %s at %s is in cluster %d, this node is in cluster %d; refusing it", p.Name, p.Address(), md.ClusterID, n.ClusterID)
+		return fmt.Errorf("node %s at %s is in cluster %d and this node is in cluster %d; refusing it as a member: "+
+			"set the same cluster_id on both, or take it out of the other cluster's bootstrap list", p.Name, p.Address(), md.ClusterID, n.ClusterID)
 	}
 	return nil
 }

@@ -229,3 +229,22 @@ func TestNode_RedialAfterPeerRestart(t *testing.T) {
 		})
 	}
 }
+
+func TestNode_CheckPeerRefusesOtherCluster(t *testing.T) {
+	nw := MustNetwork(t)
+	ha := MustHost(t, nw, "10.0.0.1:7946", "iad")
+	hb := MustHost(t, nw, "10.0.0.2:7946", "iad")
+	a := testNode(ha, 1, 4, nil)
+	foreign := nodeOf(testNode(hb, 2, 9, nil))
+	err := a.checkPeer(foreign)
+	if err == nil {
+		t.Fatal("member of another cluster accepted")
+	}
+	containsAll(t, "refusal", err.Error(), "cluster 9", "cluster 4", hb.Addr(), "cluster_id")
+	if a.Stats().ClusterRefused != 1 {
+		t.Fatal("refusal not counted")
+	}
+	if err := a.checkPeer(nodeOf(testNode(hb, 2, 4, nil))); err != nil {
+		t.Fatalf("member of the same cluster refused: %v", err)
+	}
+}

@@ -63,8 +63,8 @@ func newTransport(n Network, data func(net.Conn), log *slog.Logger) (*transport,
 
 func (t *transport) readPackets() {
 	defer t.wg.Done()
+	buf := make([]byte, 65536) // the largest datagram; reused
 	for {
-		buf := make([]byte, 65536)
 		n, from, err := t.pc.ReadFrom(buf)
 		if err != nil {
 			select {
@@ -77,8 +77,11 @@ func (t *transport) readPackets() {
 			}
 			continue
 		}
+		// Copy out: a packet waits in packetCh and memberlist's queues, and
+		// must not pin a 64 KiB buffer (gossip packets are ~1.4 KB).
+		pkt := &memberlist.Packet{Buf: append([]byte(nil), buf[:n]...), From: strAddr(from.String()), Timestamp: time.Now()}
 		select {
-		case t.packetCh <- &memberlist.Packet{Buf: buf[:n], From: strAddr(from.String()), Timestamp: time.Now()}:
+		case t.packetCh <- pkt:
 		case <-t.shutdown:
 			return
 		}

@@ -91,6 +91,11 @@ func TestTransport_Multiplexing(t *testing.T) {
 			if string(p.Buf) != "ping" || p.From.String() != hb.Addr() {
 				t.Fatalf("packet %q from %s", p.Buf, p.From)
 			}
+			// memberlist keeps packets queued: each must hold its own
+			// bytes, not a 64 KiB read buffer.
+			if cap(p.Buf) > 64 {
+				t.Fatalf("a 4-byte packet holds a %d-byte buffer", cap(p.Buf))
+			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("packet not delivered")
 		}
