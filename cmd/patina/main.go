@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const usage = `patina — gossip-replicated SQLite for service discovery and cluster state
@@ -110,7 +111,16 @@ func runAgent(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	log.Info("patina agent running", "actor", n.store.Actor(), "region", cfg.Region, "api", n.api.BoundAddr(), "gossip", cfg.Gossip.Addr, "db", cfg.DB.Path)
-	<-ctx.Done()
+	stalled := make(chan struct{})
+	wd := &watchdog{progress: n.agent.Progress, now: time.Now, stallAfter: DefaultStallTimeout, notify: sdNotify, log: log,
+		onStall: func(time.Duration) { close(stalled) }}
+	go wd.run(ctx, watchdogInterval())
+	select {
+	case <-ctx.Done():
+	case <-stalled:
+		n.close()
+		return fmt.Errorf("apply loop stuck for over %v; exited for a restart (see the log above)", DefaultStallTimeout)
+	}
 	log.Info("shutting down")
 	return n.close()
 }
