@@ -10,10 +10,12 @@
 //
 //   - by IP: the source IP is a node's real IP (UDP sockets bound to the
 //     node's address, or dialers that bind their local address);
-//   - by owner (Linux): the source socket belongs to the process that also
-//     holds a node's listening socket (/proc/net/{tcp,udp} and
-//     /proc/PID/fd). Loopback dials from an unbound socket all come from
-//     127.0.0.1, so this is what identifies most TCP peers.
+//   - by owner (Linux): the source socket's row in /proc/net/{tcp,udp}
+//     carries its uid, which names the node when each node runs under its
+//     own uid (Node.UID); otherwise the process holding the socket
+//     (/proc/PID/fd) is matched with the process holding a node's listening
+//     socket. Loopback dials from an unbound socket all come from 127.0.0.1,
+//     so this is what identifies most TCP peers.
 //
 // Per-source proxy ports (peer j reaches node i on its own port) would need
 // every node to be told a different address for each peer; gossip systems

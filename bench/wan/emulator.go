@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"time"
 )
 
 // Node is one emulated machine: its process listens on Real, advertises
@@ -17,6 +18,10 @@ type Node struct {
 	Proxy  string `json:"proxy"` // IP it advertises, e.g. 127.0.1.11
 	TCP    []int  `json:"tcp"`   // ports proxied Proxy:port → Real:port
 	UDP    []int  `json:"udp"`
+	// UID, if not 0, is the uid the node's process runs as: its sockets
+	// are then identified from /proc/net without reading any process's
+	// file descriptors (fast). 0: identify by process (slower).
+	UID int `json:"uid,omitempty"`
 }
 
 // Config is a whole emulated network.
@@ -29,6 +34,8 @@ type Config struct {
 	NoHandshake bool `json:"no_handshake"`
 	// Delay, if set, replaces MatrixDelay(Scale).
 	Delay DelayFunc `json:"-"`
+	// Logf, if set, reports senders that could not be identified.
+	Logf func(format string, args ...any) `json:"-"`
 }
 
 // Emulator runs the proxies of a Config.
@@ -61,6 +68,12 @@ func Start(cfg Config) (*Emulator, error) {
 		e.byIP[n.Real] = n.Region
 		nodeRegion[n.Name] = n.Region
 		if e.owners != nil {
+			if n.UID != 0 {
+				if _, dup := e.owners.byUID[n.UID]; dup {
+					return nil, fmt.Errorf("node %s: uid %d used twice", n.Name, n.UID)
+				}
+				e.owners.byUID[n.UID] = n.Name
+			}
 			for _, p := range n.TCP {
 				e.owners.add(n.Name, "tcp", net.JoinHostPort(n.Real, strconv.Itoa(p)))
 			}
@@ -80,8 +93,13 @@ func Start(cfg Config) (*Emulator, error) {
 		if e.owners == nil {
 			return "", false
 		}
+		began := time.Now()
 		node, ok := e.owners.lookup(network, remote, local)
+		e.Stats.observeResolve(time.Since(began))
 		if !ok {
+			if cfg.Logf != nil {
+				cfg.Logf("wan: unknown sender %s %s → %s (counted as the receiver's region)", network, remote, local)
+			}
 			return "", false
 		}
 		return nodeRegion[node], true

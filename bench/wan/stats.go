@@ -18,6 +18,19 @@ type Stats struct {
 	Bytes       atomic.Int64 // payload bytes delivered
 
 	late [lateBuckets + 1]atomic.Int64
+
+	resolveN, resolveNanos, resolveMax atomic.Int64 // sender lookups that went to /proc
+}
+
+func (s *Stats) observeResolve(d time.Duration) {
+	s.resolveN.Add(1)
+	s.resolveNanos.Add(int64(d))
+	for {
+		m := s.resolveMax.Load()
+		if int64(d) <= m || s.resolveMax.CompareAndSwap(m, int64(d)) {
+			return
+		}
+	}
 }
 
 const (
@@ -69,14 +82,22 @@ type Snapshot struct {
 	LateP50Ms   float64 `json:"late_p50_ms"`
 	LateP99Ms   float64 `json:"late_p99_ms"`
 	LateMaxMs   float64 `json:"late_max_ms"`
+	Lookups     int64   `json:"proc_lookups"` // senders identified through /proc
+	LookupAvgMs float64 `json:"proc_lookup_avg_ms"`
+	LookupMaxMs float64 `json:"proc_lookup_max_ms"`
 }
 
 // Snapshot reads the counters.
 func (s *Stats) Snapshot() Snapshot {
 	ms := func(q float64) float64 { d, _ := s.Lateness(q); return float64(d) / float64(time.Millisecond) }
-	return Snapshot{
+	snap := Snapshot{
 		TCPConns: s.TCPConns.Load(), UDPSessions: s.UDPSessions.Load(), Unresolved: s.Unresolved.Load(),
 		Chunks: s.Chunks.Load(), Datagrams: s.Datagrams.Load(), Dropped: s.Dropped.Load(), Bytes: s.Bytes.Load(),
 		LateP50Ms: ms(0.5), LateP99Ms: ms(0.99), LateMaxMs: ms(1),
+		Lookups: s.resolveN.Load(), LookupMaxMs: float64(s.resolveMax.Load()) / 1e6,
 	}
+	if n := s.resolveN.Load(); n > 0 {
+		snap.LookupAvgMs = float64(s.resolveNanos.Load()) / float64(n) / 1e6
+	}
+	return snap
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -277,17 +278,55 @@ func TestUDPProxy_RoundTrip(t *testing.T) {
 }
 
 // TestEmulator_OwnerLookup dials from an unbound socket (source 127.0.0.1) in
-// a child process that also listens on node a's real address: the emulator
-// must name a's region from the process, not from the IP.
+// a child process: the emulator must name the child's region from the
+// socket's owner, not from the IP: by the process that also listens on node
+// a's real address, or by the uid the child runs as.
 func TestEmulator_OwnerLookup(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("owner lookup reads /proc")
 	}
-	a, b := testNode(4, 1, "a", "syd"), testNode(4, 2, "b", "iad")
+	for _, tc := range []struct {
+		name string
+		uid  int
+	}{{"by process", 0}, {"by uid", 45977}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.uid != 0 && os.Geteuid() != 0 {
+				t.Skip("running the child under another uid needs root")
+			}
+			testOwnerLookup(t, tc.uid)
+		})
+	}
+}
+
+func testOwnerLookup(t *testing.T, uid int) {
+	n := 4
+	if uid != 0 {
+		n = 5
+	}
+	a, b := testNode(n, 1, "a", "syd"), testNode(n, 2, "b", "iad")
 	l, port := mustListen(t, b.Real)
 	b.TCP = []int{port}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	bin := os.Args[0]
+	cmd := exec.Command(bin, "-test.run=^TestHelperProcess$")
+	if uid != 0 { // the child must be able to run a copy of the test binary
+		dir, err := os.MkdirTemp("", "wan-owner-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, 0o755)
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = dir + "/wan.test"
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(bin, "-test.run=^TestHelperProcess$")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	}
 	cmd.Env = append(os.Environ(), "WAN_HELPER_LISTEN="+a.Real, "WAN_HELPER_DIAL="+net.JoinHostPort(b.Proxy, strconv.Itoa(port)))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -300,8 +339,12 @@ func TestEmulator_OwnerLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aport, _ := strconv.Atoi(strings.TrimSpace(line))
-	a.TCP = []int{aport}
+	if uid == 0 {
+		aport, _ := strconv.Atoi(strings.TrimSpace(line))
+		a.TCP = []int{aport} // found through the process holding this listener
+	} else {
+		a.UID = uid // found through the socket's uid alone
+	}
 	e := mustStart(t, Config{Nodes: []Node{a, b}, Scale: 1})
 	d := oneWay(t, "syd", "iad")
 
@@ -326,16 +369,17 @@ func TestEmulator_OwnerLookup(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no connection reached the backend")
 	}
-	if s := e.Stats.Snapshot(); s.Unresolved != 0 {
-		t.Fatalf("sender unresolved (%d), want region syd from the process", s.Unresolved)
+	if s := e.Stats.Snapshot(); s.Unresolved != 0 || s.Lookups != 1 {
+		t.Fatalf("unresolved %d, lookups %d; want region syd from one /proc lookup", s.Unresolved, s.Lookups)
 	}
-	line, _ = out.ReadString('\n') // the helper's dial-to-echo time
+	line, _ = out.ReadString('\n') // the helper's dial-to-close time
 	total, _ := time.ParseDuration(strings.TrimSpace(line))
 	// Generous upper bound: this crosses two processes; an unresolved sender
 	// would take about 2 ms (iad-iad), so the lower bound is what matters.
 	if want := 4 * d; total < want-early || total > want+100*time.Millisecond {
 		t.Errorf("connect+write took %v to reach the backend, want 1.5 RTT (handshake + first byte) + the close coming back = %v", total, want)
 	}
+	t.Logf("lookup took %.2f ms", e.Stats.Snapshot().LookupMaxMs)
 }
 
 // TestHelperProcess is the child of TestEmulator_OwnerLookup.

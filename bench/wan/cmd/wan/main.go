@@ -45,6 +45,7 @@ func run(config, statsPath string) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	e, err := wan.Start(cfg)
 	if err != nil {
 		return err
