@@ -25,27 +25,41 @@ type queued struct {
 	cs      patina.Changeset
 	from    patina.ActorID // immediate sender (own actor for local commits)
 	ttl     int
-	live    int // cells not superseded by a later queued version
+	live    int          // cells not superseded by a later queued version
+	gone    map[int]bool // indexes of superseded changes, stripped at take
 	dropped bool
+}
+
+// cellRef is the newest queued change of a cell.
+type cellRef struct {
+	item *queued
+	idx  int
 }
 
 // broadcastQueue is the bounded queue of changesets waiting to be sent. A
 // later version of the same origin that rewrites a cell supersedes that cell
-// in an earlier queued version; a version with no live cell left travels as
-// a tiny "cleared" marker (INCIDENTS.md #1: a retry backlog of 1M updates to
-// 10k cells travels as at most 10k cells). Overflow drops the oldest.
+// in an earlier queued version: the cell is stripped from it, and the
+// version still travels as complete, the stripped seqs being holes, exactly
+// as if the origin had sent it after the overwrite. A version with no live
+// cell left travels as a tiny "cleared" marker. So a retry backlog of 1M
+// updates to 10k cells travels as about 10k cells per send round
+// (INCIDENTS.md #1). Overflow drops the oldest, which sync repairs.
 type broadcastQueue struct {
 	mu      sync.Mutex
 	items   []*queued
-	latest  map[cellKey]*queued
+	latest  map[cellKey]cellRef
 	max     int
 	dropped uint64
-	wake    chan struct{}
-	closed  bool
+	// superseded counts cells stripped since the last take: the sign of a
+	// storm (one origin rewriting the same cells faster than they travel).
+	superseded int
+	lastPush   time.Time
+	wake       chan struct{}
+	closed     bool
 }
 
-func newBroadcastQueue(max int) *broadcastQueue {
-	return &broadcastQueue{latest: map[cellKey]*queued{}, max: max, wake: make(chan struct{}, 1)}
+func newBroadcastQueue(max int, wake chan struct{}) *broadcastQueue {
+	return &broadcastQueue{latest: map[cellKey]cellRef{}, max: max, wake: wake}
 }
 
 func (q *broadcastQueue) push(item *queued) {
@@ -58,17 +72,27 @@ func (q *broadcastQueue) push(item *queued) {
 		for i := range item.cs.Changes {
 			c := &item.cs.Changes[i]
 			k := cellKey{actor: item.cs.Actor, table: c.Table, pk: string(c.PK), column: c.Column}
-			if old := q.latest[k]; old != nil && old != item && old.cs.Version < item.cs.Version && !old.dropped {
-				old.live--
+			if ref, ok := q.latest[k]; ok && ref.item != item && ref.item.cs.Version < item.cs.Version && !ref.item.dropped {
+				old := ref.item
+				if old.gone == nil {
+					old.gone = map[int]bool{}
+				}
+				if !old.gone[ref.idx] {
+					old.gone[ref.idx] = true
+					old.live--
+					q.superseded++
+				}
 				if old.live == 0 {
 					old.cs = patina.Changeset{Actor: old.cs.Actor, Version: old.cs.Version, Cleared: true, ClearedTo: old.cs.Version, TS: old.cs.TS}
+					old.gone = nil
 				}
 			}
-			q.latest[k] = item
+			q.latest[k] = cellRef{item, i}
 		}
 		item.live = len(item.cs.Changes)
 	}
 	q.items = append(q.items, item)
+	q.lastPush = time.Now()
 	for len(q.items) > q.max {
 		q.items[0].dropped = true
 		q.items = q.items[1:]
@@ -80,25 +104,45 @@ func (q *broadcastQueue) push(item *queued) {
 	}
 }
 
-// take removes and returns every queued item.
-func (q *broadcastQueue) take() []*queued {
+// take removes and returns every queued item, and how many cells were
+// superseded while they waited.
+func (q *broadcastQueue) take() ([]*queued, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
+	items, superseded := q.items, q.superseded
+	q.items, q.superseded = nil, 0
 	for _, it := range items {
 		it.dropped = true // no longer coalescible
-	}
-	if len(q.latest) > 4*q.max {
-		q.latest = map[cellKey]*queued{}
-	} else {
-		for k, it := range q.latest {
-			if it.dropped {
-				delete(q.latest, k)
+		if len(it.gone) > 0 {
+			kept := make([]patina.Change, 0, it.live)
+			for i := range it.cs.Changes {
+				if !it.gone[i] {
+					kept = append(kept, it.cs.Changes[i])
+				}
 			}
+			it.cs.Changes, it.gone = kept, nil
 		}
 	}
-	return items
+	clear(q.latest)
+	return items, superseded
+}
+
+// oldestVersion returns the lowest version queued for actor, if any.
+func (q *broadcastQueue) oldestVersion(actor patina.ActorID) (patina.Version, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, it := range q.items {
+		if it.cs.Actor == actor {
+			return it.cs.Version, true
+		}
+	}
+	return 0, false
+}
+
+func (q *broadcastQueue) sinceLastPush() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return time.Since(q.lastPush)
 }
 
 func (q *broadcastQueue) len() int {
@@ -115,10 +159,15 @@ func (q *broadcastQueue) close() {
 
 // QueueStatus reports the broadcast queue's depth, bound and drops.
 func (n *Node) QueueStatus() patina.QueueStatus {
-	q := n.bq
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return patina.QueueStatus{Len: len(q.items), Cap: q.max, Dropped: q.dropped}
+	var st patina.QueueStatus
+	for _, q := range []*broadcastQueue{n.bq, n.fq} {
+		q.mu.Lock()
+		st.Len += len(q.items)
+		st.Cap += q.max
+		st.Dropped += q.dropped
+		q.mu.Unlock()
+	}
+	return st
 }
 
 // Broadcast queues a local commit for immediate push.
@@ -128,85 +177,157 @@ func (n *Node) Broadcast(cs patina.Changeset) {
 
 // Forward queues a changeset that was new here.
 func (n *Node) Forward(cs patina.Changeset, from patina.ActorID, ttl int) {
-	n.bq.push(&queued{cs: cs, from: from, ttl: ttl})
+	n.fq.push(&queued{cs: cs, from: from, ttl: ttl})
 }
 
-// sendLoop drains the queue: it waits CoalesceWindow after the first item so
-// superseded cells collapse, picks targets per item, and writes one frame
-// per (target, ttl) under the outbound byte rate limit.
+// Storm handling for this node's own commits: once queued commits start
+// superseding each other's cells, they are held until the origin has been
+// quiet for StormQuietPeriod, or for at most MaxCoalesceWindow, then sent
+// as one round of current values.
+const (
+	StormQuietPeriod  = 250 * time.Millisecond
+	MaxCoalesceWindow = 10 * time.Second
+)
+
+// sendLoop drains the queues: it waits CoalesceWindow after the first item
+// so superseded cells collapse, picks targets per item, and writes one frame
+// per (target, ttl) under the outbound byte rate limit. Forwarded changesets
+// (other origins) go first and always on the short window. This node's own
+// commits are held while they keep superseding each other (a retry storm,
+// see StormQuietPeriod), so a storm travels as one or a few rounds of
+// current values instead of its history, and other origins' fresh writes
+// are not stuck behind it (INCIDENTS.md #1). While commits are held, the
+// sync state this node serves advertises its head as the last released
+// version, so peers do not pull what the queue is about to coalesce.
 func (n *Node) sendLoop() {
 	defer n.wg.Done()
 	// A small burst: under a backlog the limiter must hold the sender back
 	// so the queue coalesces, rather than let a second's worth through.
 	limiter := rate.NewLimiter(rate.Limit(n.RateBytesPerSec), max(n.RateBytesPerSec/10, 4096))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	storming := false
+	var heldSince time.Time
+	var recheck *time.Timer
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-n.bq.wake:
+		case <-n.wake:
 		}
-		if n.CoalesceWindow > 0 {
-			t := time.NewTimer(n.CoalesceWindow)
-			select {
-			case <-n.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
+		if !n.sleep(n.CoalesceWindow) {
+			return
+		}
+		fwd, _ := n.fq.take()
+		var local []*queued
+		if recheck != nil {
+			recheck.Stop()
+			recheck = nil
+		}
+		release := true
+		if storming && n.bq.len() > 0 {
+			quiet := n.bq.sinceLastPush()
+			held := time.Since(heldSince)
+			if quiet < StormQuietPeriod && held < MaxCoalesceWindow {
+				release = false
+				wait := min(StormQuietPeriod-quiet, MaxCoalesceWindow-held)
+				recheck = time.AfterFunc(wait, n.poke)
 			}
 		}
-		items := mergeCleared(n.bq.take())
-		if len(items) == 0 {
-			continue
-		}
-		type key struct {
-			addr string
-			ttl  int
-		}
-		frames := map[key][]patina.Changeset{}
-		var order []key
-		peers := n.alive()
-		for _, it := range items {
-			for _, m := range n.targets(peers, it, rng) {
-				k := key{m.Addr, it.ttl - 1}
-				if it.from == n.Actor {
-					k.ttl = it.ttl
-				}
-				if _, ok := frames[k]; !ok {
-					order = append(order, k)
-				}
-				frames[k] = append(frames[k], it.cs)
+		if release {
+			var superseded int
+			local, superseded = n.bq.take()
+			switch {
+			case superseded > 0 && !storming:
+				storming, heldSince = true, time.Now()
+			case superseded > 0:
+				heldSince = time.Now()
+			case len(local) > 0:
+				storming = false
 			}
 		}
-		n.dropDropped()
-		for _, k := range order {
-			sets := frames[k]
-			for len(sets) > 0 {
-				// Keep frames well under the frame size limit.
-				end, size := 0, 0
-				for end < len(sets) && (end == 0 || size < DefaultChunkBytes*4) {
-					size += wire.ChangesetSize(&sets[end])
-					end++
-				}
-				frame := wire.Marshal(nil, &wire.Changesets{From: n.Actor, TTL: uint8(max(k.ttl, 0)), Sets: sets[:end]})
-				if err := limiter.WaitN(n.ctx, min(len(frame), limiter.Burst())); err != nil {
-					return
-				}
-				cells := 0
-				for i := range sets[:end] {
-					cells += len(sets[i].Changes)
-				}
-				if n.peer(k.addr).send(frame) {
-					n.stats.add(func(s *Stats) {
-						s.MsgsSent++
-						s.BytesSent += uint64(len(frame))
-						s.CellsSent += uint64(cells)
-					})
-				}
-				sets = sets[end:]
-			}
+		if !n.send(mergeCleared(fwd), limiter, rng) || !n.send(mergeCleared(local), limiter, rng) {
+			return
+		}
+		if n.fq.len() > 0 || (!storming && n.bq.len() > 0) {
+			n.poke()
 		}
 	}
+}
+
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-n.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// send writes items to their targets; false when the node is closing.
+func (n *Node) send(items []*queued, limiter *rate.Limiter, rng *rand.Rand) bool {
+	if len(items) == 0 {
+		return true
+	}
+	type key struct {
+		addr string
+		ttl  int
+	}
+	frames := map[key][]patina.Changeset{}
+	var order []key
+	peers := n.alive()
+	for _, it := range items {
+		for _, m := range n.targets(peers, it, rng) {
+			k := key{m.Addr, it.ttl - 1}
+			if it.from == n.Actor {
+				k.ttl = it.ttl
+			}
+			if _, ok := frames[k]; !ok {
+				order = append(order, k)
+			}
+			frames[k] = append(frames[k], it.cs)
+		}
+	}
+	n.dropDropped()
+	for _, k := range order {
+		sets := frames[k]
+		for len(sets) > 0 {
+			// Keep frames well under the frame size limit.
+			end, size := 0, 0
+			for end < len(sets) && (end == 0 || size < DefaultChunkBytes*4) {
+				size += wire.ChangesetSize(&sets[end])
+				end++
+			}
+			frame := wire.Marshal(nil, &wire.Changesets{From: n.Actor, TTL: uint8(max(k.ttl, 0)), Sets: sets[:end]})
+			if err := limiter.WaitN(n.ctx, min(len(frame), limiter.Burst())); err != nil {
+				return false
+			}
+			cells := 0
+			for i := range sets[:end] {
+				cells += len(sets[i].Changes)
+			}
+			if n.peer(k.addr).send(frame) {
+				n.stats.add(func(s *Stats) {
+					s.MsgsSent++
+					s.BytesSent += uint64(len(frame))
+					s.CellsSent += uint64(cells)
+				})
+			}
+			sets = sets[end:]
+		}
+	}
+	return true
 }
 
 // mergeCleared folds runs of consecutive cleared versions of one origin
@@ -225,9 +346,7 @@ func mergeCleared(items []*queued) []*queued {
 }
 
 func (n *Node) dropDropped() {
-	n.bq.mu.Lock()
-	d := n.bq.dropped
-	n.bq.mu.Unlock()
+	d := n.QueueStatus().Dropped
 	n.stats.add(func(s *Stats) { s.Dropped = d })
 }
 

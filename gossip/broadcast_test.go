@@ -19,10 +19,10 @@ func set(origin byte, v patina.Version, cells ...string) patina.Changeset {
 	return cs
 }
 
-func newQueue(max int) *broadcastQueue { return newBroadcastQueue(max) }
+func newQueue(max int) *broadcastQueue { return newBroadcastQueue(max, make(chan struct{}, 1)) }
 
 func takeAll(q *broadcastQueue) []*queued {
-	items := q.take()
+	items, _ := q.take()
 	return items
 }
 

@@ -84,7 +84,9 @@ type Node struct {
 	mu      sync.RWMutex
 	members map[string]patina.Member // by memberlist name
 	peers   map[string]*peerConn     // outbound broadcast streams by addr
-	bq      *broadcastQueue
+	bq      *broadcastQueue          // this node's commits
+	fq      *broadcastQueue          // changesets forwarded for other origins
+	wake    chan struct{}
 	syncSem chan struct{}
 	stats   Stats
 	// mlConfig is the memberlist config the node runs with: a copy of
@@ -197,7 +199,9 @@ func (n *Node) Open(ctx context.Context) error {
 		return fmt.Errorf("start memberlist on %s: %w", n.Network.Addr(), err)
 	}
 	n.ml = ml
-	n.bq = newBroadcastQueue(n.QueueLen)
+	n.wake = make(chan struct{}, 1)
+	n.bq = newBroadcastQueue(n.QueueLen, n.wake)
+	n.fq = newBroadcastQueue(n.QueueLen, n.wake)
 	n.wg.Add(1)
 	go n.sendLoop()
 	if len(n.Bootstrap) > 0 {
@@ -275,6 +279,7 @@ func (n *Node) close() error {
 	n.ml.Leave(time.Second)
 	n.cancel()
 	n.bq.close()
+	n.fq.close()
 	err := n.ml.Shutdown()
 	n.mu.Lock()
 	for _, p := range n.peers {

@@ -375,7 +375,7 @@ func (n *Node) serveSync(c net.Conn, hello *wire.Hello) {
 		c.SetReadDeadline(time.Time{})
 		switch m := msg.(type) {
 		case *wire.SyncStateRequest:
-			err = writeMsg(bw, &wire.SyncState{State: n.SyncServer.SyncState()})
+			err = writeMsg(bw, &wire.SyncState{State: n.servedState()})
 		case *wire.SyncNeeds:
 			err = n.answerNeeds(bw, m.Needs)
 		default:
@@ -476,4 +476,18 @@ func (n *Node) Pull(ctx context.Context, peer patina.Member, needs []patina.Need
 			return fmt.Errorf("sync with %s: unexpected %T", peer.Addr, msg)
 		}
 	}
+}
+
+// servedState is the store's sync state with this node's head lowered below
+// its oldest commit still held in the broadcast queue (see sendLoop).
+func (n *Node) servedState() patina.SyncState {
+	st := n.SyncServer.SyncState()
+	if v, held := n.bq.oldestVersion(n.Actor); held && st.Heads[n.Actor] >= v {
+		if v <= 1 {
+			delete(st.Heads, n.Actor)
+		} else {
+			st.Heads[n.Actor] = v - 1
+		}
+	}
+	return st
 }
