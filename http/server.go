@@ -91,6 +91,9 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
+	// closing is closed when Close starts, ending long streams at once
+	// instead of letting them hold shutdown for its whole grace period.
+	closing chan struct{}
 }
 
 // NewServer returns a Server for svc with default config. It does not listen
@@ -169,6 +172,10 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	srv, done := s.srv, s.done
 	s.srv = nil
+	if srv != nil && s.closing != nil {
+		close(s.closing)
+		s.closing = nil
+	}
 	s.mu.Unlock()
 	if srv == nil {
 		return nil

@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/patinadb/patina"
@@ -32,6 +34,35 @@ func (s *Server) mountSubscriptions(mux *http.ServeMux) []string {
 	mux.HandleFunc("GET /v1/subscriptions/{id}/info", s.handleSubscriptionInfo)
 	mux.HandleFunc("POST /v1/updates/{table}", s.handleUpdates)
 	return []string{"POST /v1/subscriptions", "GET /v1/subscriptions[/{id}[/info]]", "POST /v1/updates/{table}"}
+}
+
+// closingCh returns a channel closed when Close starts.
+func (s *Server) closingCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing == nil {
+		s.closing = make(chan struct{})
+	}
+	return s.closing
+}
+
+// streamContext is the request's context, also cancelled when the server
+// starts closing; closed reports which happened.
+func (s *Server) streamContext(r *http.Request) (ctx context.Context, closed func() bool, cancel func()) {
+	ctx, cancelCtx := context.WithCancel(r.Context())
+	closing := s.closingCh()
+	var shut atomic.Bool
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-closing:
+			shut.Store(true)
+			cancelCtx()
+		case <-stop:
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, shut.Load, func() { close(stop); cancelCtx() }
 }
 
 // subscribeOptions parses ?from=CHANGE_ID and ?skip_rows=BOOL.
@@ -108,15 +139,23 @@ func (s *Server) streamSubscription(w http.ResponseWriter, r *http.Request, sub 
 	w.WriteHeader(http.StatusOK)
 	out := &lineWriter{w: w, rc: http.NewResponseController(w), now: s.now, last: s.now()}
 	out.flush()
+	ctx, closed, cancel := s.streamContext(r)
+	defer cancel()
+	var last uint64
 	for out.err == nil {
-		ev, err := sub.Next(r.Context())
+		ev, err := sub.Next(ctx)
 		if err != nil {
-			if r.Context().Err() != nil {
+			if closed() {
+				err = patina.Errorf(patina.EUNAVAILABLE, "the agent's API is shutting down; resume with GET /v1/subscriptions/%s?from=%d", sub.ID(), last)
+			} else if ctx.Err() != nil {
 				return // the client went away
 			}
 			out.buf = appendErrorLine(out.buf, err)
 			out.flush()
 			return
+		}
+		if ev.Kind == patina.EventChange || ev.Kind == patina.EventEndOfQuery {
+			last = ev.ChangeID
 		}
 		out.buf = AppendEvent(out.buf, ev)
 		if sub.Pending() == 0 {
@@ -198,10 +237,14 @@ func (s *Server) handleUpdates(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	out := &lineWriter{w: w, rc: http.NewResponseController(w), now: s.now, last: s.now()}
 	out.flush()
+	ctx, closed, cancel := s.streamContext(r)
+	defer cancel()
 	for out.err == nil {
-		n, err := st.Next(r.Context())
+		n, err := st.Next(ctx)
 		if err != nil {
-			if r.Context().Err() != nil {
+			if closed() {
+				err = patina.Errorf(patina.EUNAVAILABLE, "the agent's API is shutting down; reconnect and re-read the table")
+			} else if ctx.Err() != nil {
 				return
 			}
 			out.buf = appendErrorLine(out.buf, err)

@@ -161,6 +161,11 @@ func (s *Service) Notify(css []patina.Changeset) {
 	}
 	watched := *s.watched.Load()
 	woke := false
+	var notes *noteBatch
+	if s.upd.active.Load() > 0 {
+		notes = &noteBatch{}
+		defer s.upd.note(notes)
+	}
 	s.dmu.Lock()
 	for i := range css {
 		cs := &css[i]
@@ -176,8 +181,8 @@ func (s *Service) Notify(css []patina.Changeset) {
 		for j := range cs.Changes {
 			c := &cs.Changes[j]
 			t := lowerTable(c.Table)
-			if s.upd.active.Load() > 0 {
-				s.upd.note(t, c.PK, c.CL)
+			if notes != nil {
+				notes.add(t, c.PK, c.CL)
 			}
 			if !watched[t] {
 				continue

@@ -39,28 +39,47 @@ func newUpdates(svc *Service) *updates {
 		order: map[string][]string{}, cls: map[string]map[string]int64{}, wake: make(chan struct{}, 1)}
 }
 
-// note records a change for update streams of its table, if any.
-func (u *updates) note(table string, pk []byte, cl int64) {
+// noteBatch collects the changed keys of one Notify call, so that all
+// changes of a transaction reach update streams as one notification per
+// key.
+type noteBatch struct {
+	tables []string
+	keys   [][]byte
+	cls    []int64
+}
+
+func (b *noteBatch) add(table string, pk []byte, cl int64) {
+	b.tables, b.keys, b.cls = append(b.tables, table), append(b.keys, pk), append(b.cls, cl)
+}
+
+// note records a batch for the update streams of its tables.
+func (u *updates) note(b *noteBatch) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if len(u.streams[table]) == 0 {
-		return
+	woke := false
+	for i, table := range b.tables {
+		if len(u.streams[table]) == 0 {
+			continue
+		}
+		p := u.pending[table]
+		if p == nil {
+			p = map[string]int64{}
+			u.pending[table] = p
+		}
+		k, cl := string(b.keys[i]), b.cls[i]
+		if old, ok := p[k]; !ok {
+			u.order[table] = append(u.order[table], k)
+			p[k] = cl
+		} else if cl > old {
+			p[k] = cl
+		}
+		woke = true
 	}
-	p := u.pending[table]
-	if p == nil {
-		p = map[string]int64{}
-		u.pending[table] = p
-	}
-	k := string(pk)
-	if old, ok := p[k]; !ok {
-		u.order[table] = append(u.order[table], k)
-		p[k] = cl
-	} else if cl > old {
-		p[k] = cl
-	}
-	select {
-	case u.wake <- struct{}{}:
-	default:
+	if woke {
+		select {
+		case u.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -15,10 +15,13 @@ import (
 // It runs before gossip opens, so members learn the API address.
 func (c *Cluster) startExtras(n *Node) error {
 	n.Waiter = &agent.Waiter{Agent: n.Agent, Checker: checker{c}}
-	n.PubSub, n.API = nil, nil
+	n.PubSub = nil
 	if c.cfg.Subscriptions {
 		ps := pubsub.New(n.Path)
 		ps.Logger = n.Agent.Logger
+		if c.cfg.TunePubSub != nil {
+			c.cfg.TunePubSub(n.Index, ps)
+		}
 		if err := ps.Open(); err != nil {
 			return fmt.Errorf("node %d: open subscriptions: %w", n.Index, err)
 		}
@@ -28,6 +31,9 @@ func (c *Cluster) startExtras(n *Node) error {
 	if c.cfg.API {
 		api := phttp.NewServer(n.Agent)
 		api.Addr = "127.0.0.1:0"
+		if n.API != nil {
+			api.Addr = n.API.BoundAddr() // a restart keeps the address
+		}
 		api.Logger = n.Agent.Logger
 		api.Waiter = n.Waiter
 		if n.PubSub != nil {
@@ -47,7 +53,7 @@ func (c *Cluster) startExtras(n *Node) error {
 
 func (c *Cluster) stopExtras(n *Node) {
 	if n.API != nil {
-		n.API.Close()
+		n.API.Close() // BoundAddr stays readable for the restart
 	}
 	if n.PubSub != nil {
 		n.PubSub.Close()

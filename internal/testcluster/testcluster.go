@@ -63,8 +63,11 @@ type Config struct {
 	// fed by the agent's OnApplied, as cmd/patina does.
 	Subscriptions bool
 	// API serves every node's HTTP API on loopback (Node.API), with
-	// subscriptions and ?wait= when enabled; members learn its address.
+	// subscriptions and ?wait= when enabled; members learn its address,
+	// which stays the same across restarts.
 	API bool
+	// TunePubSub adjusts each node's subscription service before it opens.
+	TunePubSub func(i int, s *pubsub.Service)
 }
 
 // Node is one agent of the cluster.
