@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/patinadb/patina/pubsub"
 )
 
 // Config is the operator's TOML configuration. Section and key names follow
@@ -18,6 +21,9 @@ type Config struct {
 	Gossip GossipConfig `toml:"gossip"`
 	API    APIConfig    `toml:"api"`
 	Admin  AdminConfig  `toml:"admin"`
+	// Subscriptions is [subscriptions]: the change log's retention and
+	// the bounds of each subscription.
+	Subscriptions SubscriptionsConfig `toml:"subscriptions"`
 }
 
 // DBConfig is [db].
@@ -27,7 +33,42 @@ type DBConfig struct {
 	// SchemaPaths are *.sql files or directories; empty means the built-in
 	// service discovery schema.
 	SchemaPaths []string `toml:"schema_paths"`
+	// SubscriptionsPath is the directory of the subscriptions' change log
+	// (Corrosion's key). Empty means a "subscriptions" directory beside
+	// path.
+	SubscriptionsPath string `toml:"subscriptions_path"`
 }
+
+// SubscriptionsConfig is [subscriptions].
+type SubscriptionsConfig struct {
+	// MaxChanges is how many of each subscription's latest changes are
+	// kept for clients resuming with ?from=. Default 10000.
+	MaxChanges int `toml:"max_changes"`
+	// MaxAge is how long a change is kept for resumes. Default "1h".
+	MaxAge Duration `toml:"max_age"`
+	// IdleTimeout is how long a subscription without clients is kept.
+	// Default "10m".
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// EvalTimeout bounds every evaluation of a subscription's query.
+	// Default "10s".
+	EvalTimeout Duration `toml:"eval_timeout"`
+}
+
+// Duration is a TOML string like "90s" or "1h".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"30s\" or \"1h\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // GossipConfig is [gossip].
 type GossipConfig struct {
@@ -67,6 +108,8 @@ func NewConfig() *Config {
 		Gossip: GossipConfig{Addr: "127.0.0.1:8787", Plaintext: true},
 		API:    APIConfig{Addr: "127.0.0.1:8080"},
 		Admin:  AdminConfig{Path: "./patina-data/admin.sock"},
+		Subscriptions: SubscriptionsConfig{MaxChanges: pubsub.DefaultMaxChanges, MaxAge: Duration{pubsub.DefaultMaxAge},
+			IdleTimeout: Duration{pubsub.DefaultIdleTimeout}, EvalTimeout: Duration{pubsub.DefaultEvalTimeout}},
 	}
 }
 
@@ -126,6 +169,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Region == "" {
 		bad("region", "empty; name the node's region, e.g. \"iad\"")
+	}
+	if c.Subscriptions.MaxChanges <= 0 {
+		bad("subscriptions.max_changes", "%d; keep at least 1 change per subscription (default %d)", c.Subscriptions.MaxChanges, pubsub.DefaultMaxChanges)
+	}
+	for key, d := range map[string]Duration{"subscriptions.max_age": c.Subscriptions.MaxAge,
+		"subscriptions.idle_timeout": c.Subscriptions.IdleTimeout, "subscriptions.eval_timeout": c.Subscriptions.EvalTimeout} {
+		if d.Duration <= 0 {
+			bad(key, "%v; want a positive duration like \"30s\"", d.Duration)
+		}
 	}
 	for i, p := range c.DB.SchemaPaths {
 		if _, err := os.Stat(p); err != nil {

@@ -23,6 +23,9 @@ Usage:
   patina query [--api-addr A] [--columns] SQL
   patina members [--api-addr A]
   patina status [--api-addr A]
+  patina subscribe [--api-addr A] [--json] [--from N] [--skip-rows] SQL   print a subscription's events as they come
+  patina subs list [--api-addr A]        the agent's subscriptions
+  patina subs info [--api-addr A] ID
   patina bench propagation [--nodes 50] [--writes 200] [--seed N] [--out FILE]
   patina bench apply [--rows 200000] [--dir DIR] [--out FILE]
   patina bench storm [--nodes 20] [--updates 1000000] [--cells 10000] [--cap BYTES] [--out FILE]
@@ -55,6 +58,10 @@ func main() {
 		err = runStatus(ctx, args, os.Stdout)
 	case "bench":
 		err = runBench(ctx, args, os.Stdout)
+	case "subscribe":
+		err = runSubscribe(ctx, args, os.Stdout)
+	case "subs":
+		err = runSubs(ctx, args, os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

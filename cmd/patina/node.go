@@ -15,6 +15,7 @@ import (
 	phttp "github.com/patinadb/patina/http"
 	"github.com/patinadb/patina/internal/defaultschema"
 	"github.com/patinadb/patina/metrics"
+	"github.com/patinadb/patina/pubsub"
 	"github.com/patinadb/patina/sqlite"
 )
 
@@ -25,6 +26,7 @@ type node struct {
 	gossip *gossip.Node
 	agent  *agent.Agent
 	api    *phttp.Server
+	subs   *pubsub.Service
 }
 
 // startNode opens everything a config describes.
@@ -53,14 +55,29 @@ func startNode(ctx context.Context, cfg *Config, log *slog.Logger) (*node, error
 	n.agent.Region = cfg.Region
 	n.agent.ClusterID = cfg.Gossip.ClusterID
 	n.agent.Logger = log
+	n.subs = pubsub.New(cfg.DB.Path)
+	n.subs.Dir = cfg.DB.SubscriptionsPath
+	n.subs.MaxChanges = cfg.Subscriptions.MaxChanges
+	n.subs.MaxAge = cfg.Subscriptions.MaxAge.Duration
+	n.subs.IdleTimeout = cfg.Subscriptions.IdleTimeout.Duration
+	n.subs.EvalTimeout = cfg.Subscriptions.EvalTimeout.Duration
+	n.subs.Logger = log
+	if err := n.subs.Open(); err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	n.agent.OnApplied = n.subs.Notify
 	n.api = phttp.NewServer(n.agent)
 	n.api.Addr = cfg.API.Addr
 	n.api.BearerToken = cfg.API.Authz.BearerToken
 	n.api.Logger = log
+	n.api.Subscriptions = n.subs
+	n.api.Waiter = &agent.Waiter{Agent: n.agent, Checker: &phttp.AppliedChecker{Token: cfg.API.Authz.BearerToken}}
 	n.mount(func(mux *http.ServeMux) {
 		mux.Handle("GET /metrics", metrics.Handler(&metrics.Collector{Status: n.agent.Status, Counters: n.counters}))
 	})
 	if err := n.api.Open(); err != nil {
+		n.subs.Close()
 		n.store.Close()
 		return nil, fmt.Errorf("start API on api.addr %s: %w", cfg.API.Addr, err)
 	}
@@ -75,6 +92,7 @@ func startNode(ctx context.Context, cfg *Config, log *slog.Logger) (*node, error
 	}
 	if err := n.gossip.Open(ctx); err != nil {
 		n.api.Close()
+		n.subs.Close()
 		n.store.Close()
 		return nil, fmt.Errorf("start gossip on gossip.addr %s: %w", cfg.Gossip.Addr, err)
 	}
@@ -121,6 +139,9 @@ func (n *node) close() error {
 	}
 	if n.agent != nil {
 		errs = append(errs, n.agent.Close())
+	}
+	if n.subs != nil {
+		errs = append(errs, n.subs.Close())
 	}
 	errs = append(errs, n.store.Close())
 	return errors.Join(errs...)
