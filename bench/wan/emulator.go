@@ -82,6 +82,9 @@ func Start(cfg Config) (*Emulator, error) {
 			}
 		}
 	}
+	if e.owners != nil {
+		e.owners.uidOnly = len(e.owners.byUID) == len(cfg.Nodes)
+	}
 	source := func(network string, remote, local net.Addr) (string, bool) {
 		host, _, err := net.SplitHostPort(remote.String())
 		if err != nil {

@@ -22,6 +22,9 @@ type procOwners struct {
 	root   string                 // "/proc"
 	listen map[string][]listenKey // node name → its real listening sockets
 	byUID  map[int]string         // uid → node, for nodes run under their own uid
+	// uidOnly skips the process scan: every node has a uid, so a socket
+	// that is not found (closed already) or has another uid is no node's.
+	uidOnly bool
 
 	mu      sync.Mutex
 	pidNode map[int]string // cache: process → node
@@ -127,7 +130,7 @@ func (o *procOwners) lookup(network string, sock, peer net.Addr) (string, bool) 
 	if node, ok := o.byUID[uid]; ok {
 		return node, true
 	}
-	if inode == "" || inode == "0" {
+	if o.uidOnly || inode == "" || inode == "0" {
 		return "", false
 	}
 	o.mu.Lock()

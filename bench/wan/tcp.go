@@ -194,13 +194,13 @@ func (p *TCPProxy) serve(client net.Conn, accepted time.Time) {
 // pump reads from r into q until EOF or error; EOF is queued so the other
 // side sees the half-close at the right time, an error aborts.
 func (c *pconn) pump(r net.Conn, q *timedQueue) {
+	buf := make([]byte, tcpReadSize)
 	for {
-		buf := make([]byte, tcpReadSize)
 		n, err := r.Read(buf)
 		now := time.Now()
 		if n > 0 {
 			select {
-			case q.ch <- chunk{b: buf[:n], at: now}:
+			case q.ch <- chunk{b: append([]byte(nil), buf[:n]...), at: now}:
 			case <-c.done:
 				return
 			}

@@ -103,6 +103,8 @@ type options struct {
 	timeout      time.Duration
 	pollInterval time.Duration
 	pidFile      string
+	verbose      bool
+	budget       time.Duration
 }
 
 func main() {
@@ -117,6 +119,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Second, "a write not visible everywhere by then counts as incomplete")
 	flag.DurationVar(&o.pollInterval, "poll", 5*time.Millisecond, "patina observers' polling interval")
 	flag.StringVar(&o.pidFile, "pidfile", "", "append every started PID here")
+	flag.BoolVar(&o.verbose, "v", false, "print every write's per-node latencies")
+	flag.DurationVar(&o.budget, "budget", 3*time.Minute, "stop a case's measured writes after this long (fewer writes then)")
 	flag.IntVar(&n, "n", 20, "nodes of the gossip clusters (Serf, patina; Consul is 3 servers + n-3 clients); at most 20")
 	flag.StringVar(&systems, "systems", "etcd,consul,serf,patina", "systems to run")
 	flag.StringVar(&modes, "modes", "loopback,wan", "loopback, wan or both")
@@ -141,6 +145,17 @@ func main() {
 		if o.work, err = os.MkdirTemp("", "patina-peers-"); err != nil {
 			fatal(err)
 		}
+	}
+	// Nodes run under their own uids: they need to reach the work directory
+	// and the binaries (which may sit under a 0700 home).
+	if err := os.MkdirAll(o.work, 0o755); err != nil {
+		fatal(err)
+	}
+	if err := os.Chmod(o.work, 0o755); err != nil {
+		fatal(err)
+	}
+	if err := shareBinaries(filepath.Join(o.work, "bin"), &b); err != nil {
+		fatal(err)
 	}
 	var all []string
 	for k := range m {
@@ -242,11 +257,21 @@ func plan(m matrix, all []string, n int, systems, modes []string, b bins, o opti
 		if wan {
 			bin, adv = b.patinaagent, true
 		}
-		add(caseSpec{System: "patina", Mode: mode, Setup: fmt.Sprintf("%d agents", n), Regions: regs(gr[:n]),
-			Floor: pick(wan, gossipFloor(m, gr[:n])),
-			Ports: patinaPorts, New: func(env *caseEnv) system {
-				return &patinaCluster{env: env, bin: bin, advFlag: adv, interval: o.pollInterval}
-			}})
+		newPatina := func(env *caseEnv) system {
+			return &patinaCluster{env: env, bin: bin, advFlag: adv, interval: o.pollInterval}
+		}
+		setup := fmt.Sprintf("%d agents", n)
+		if !wan {
+			setup += ", one region"
+		}
+		add(caseSpec{System: "patina", Mode: mode, Setup: setup, Regions: regs(gr[:n]),
+			Floor: pick(wan, gossipFloor(m, gr[:n])), Ports: patinaPorts, New: newPatina})
+		if !wan {
+			// patina routes broadcasts by region, so on loopback also run the
+			// WAN layout's region labels (without the delay).
+			add(caseSpec{System: "patina", Mode: mode, Setup: fmt.Sprintf("%d agents, WAN region labels", n), Regions: gr[:n],
+				Floor: pick(wan, floor{}), Ports: patinaPorts, New: newPatina})
+		}
 	}
 	return specs
 }
@@ -303,7 +328,14 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 			return r
 		}
 		var err error
-		wanCmd, err = p.start(filepath.Join(dir, "wan.log"), 0, "", b.wan, "-config", topo, "-stats", filepath.Join(dir, "wan-stats.json"))
+		// The emulator is the network, not a tenant of the machine: it runs
+		// at real-time priority (SCHED_FIFO) when it can, so its timers fire
+		// on time even while the systems under test saturate both cores.
+		argv := []string{b.wan}
+		if rt, err := exec.LookPath("chrt"); err == nil && os.Geteuid() == 0 {
+			argv = []string{rt, "-f", "20", b.wan}
+		}
+		wanCmd, err = p.start(filepath.Join(dir, "wan.log"), 0, "", append(argv, "-config", topo, "-stats", filepath.Join(dir, "wan-stats.json"))...)
 		if err == nil {
 			err = retryUntil(ctx, "wan emulator ready", 50*time.Millisecond, func() error {
 				if p.exited(wanCmd) {
@@ -322,8 +354,24 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 	}
 	sys := s.New(env)
 	defer sys.Close()
+	// Start, failing fast if a node process exits meanwhile.
 	sctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	sctx, cancelCause := context.WithCancelCause(sctx)
+	go func() {
+		for sctx.Err() == nil {
+			if log := p.firstExited(wanCmd); log != "" {
+				tail, _ := os.ReadFile(log)
+				if len(tail) > 400 {
+					tail = tail[len(tail)-400:]
+				}
+				cancelCause(fmt.Errorf("a process exited; %s ends with: %s", log, strings.TrimSpace(string(tail))))
+				return
+			}
+			sleepCtx(sctx, 200*time.Millisecond)
+		}
+	}()
 	err := sys.Start(sctx)
+	cancelCause(nil)
 	cancel()
 	r.StartSec = time.Since(began).Seconds()
 	if err != nil {
@@ -343,10 +391,15 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 	}
 	var results []writeResult
 	var cpu0 cpuSample
+	var measureFrom time.Time
 	failures := 0
 	for seq := int64(1); seq <= int64(o.warmup+writes) && ctx.Err() == nil; seq++ {
 		if seq == int64(o.warmup)+1 {
-			cpu0 = sampleCPU()
+			cpu0, measureFrom = sampleCPU(), time.Now()
+		}
+		if !measureFrom.IsZero() && time.Since(measureFrom) > o.budget {
+			fmt.Fprintf(os.Stderr, "   budget %v spent after %d measured writes\n", o.budget, len(results))
+			break
 		}
 		start := time.Now()
 		done := obs.arm(seq, start)
@@ -367,8 +420,16 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 				break
 			}
 		}
+		lat := obs.latencies()
+		if o.verbose {
+			var sb strings.Builder
+			for k, d := range lat {
+				fmt.Fprintf(&sb, " %d:%.0f", k, ms(d))
+			}
+			fmt.Fprintf(os.Stderr, "   write %d ack %.1f ms:%s\n", seq, ms(ack), sb.String())
+		}
 		if seq > int64(o.warmup) {
-			results = append(results, writeResult{Ack: ack, Nodes: obs.latencies()})
+			results = append(results, writeResult{Ack: ack, Nodes: lat})
 		}
 		sleepCtx(ctx, 100*time.Millisecond+rand.N(100*time.Millisecond))
 	}
@@ -433,4 +494,27 @@ func markdown(rs []caseResult) string {
 			s.NodeMs.P50, s.NodeMs.P99, s.AckMs.P50, s.Incomplete, s.Writes, 100*r.CPUIdle)
 	}
 	return sb.String()
+}
+
+// shareBinaries copies every named binary into dir (mode 0755) and points b
+// at the copies.
+func shareBinaries(dir string, b *bins) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range []*string{&b.etcd, &b.serf, &b.consul, &b.patina, &b.patinaagent, &b.wan} {
+		if *p == "" {
+			continue
+		}
+		data, err := os.ReadFile(*p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.Base(*p))
+		if err := os.WriteFile(dst, data, 0o755); err != nil {
+			return err
+		}
+		*p = dst
+	}
+	return nil
 }

@@ -63,14 +63,15 @@ func (o *observer) report(k int, seq int64) {
 }
 
 // want is what a polling observer of node k should look for: the target if
-// k has not shown it yet, else 0; and a channel closed at the next arm.
-func (o *observer) want(k int) (int64, <-chan struct{}) {
+// k has not shown it yet, else 0; when it was written; and a channel closed
+// at the next arm.
+func (o *observer) want(k int) (int64, time.Time, <-chan struct{}) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.target == 0 || o.got[k] >= o.target {
-		return 0, o.armed
+		return 0, time.Time{}, o.armed
 	}
-	return o.target, o.armed
+	return o.target, o.start, o.armed
 }
 
 // latencies returns each node's write → visible time (-1 if not seen).
@@ -97,11 +98,12 @@ type writeResult struct {
 // summary is the statistics of one case.
 type summary struct {
 	Writes     int       `json:"writes"`
-	Incomplete int       `json:"incomplete"` // writes not visible on every node within the timeout
-	AllMs      quantiles `json:"all_ms"`     // write → visible on every node (the slowest node)
-	NodeMs     quantiles `json:"node_ms"`    // every (write, node) pair
-	FirstMs    quantiles `json:"first_ms"`   // write → first node other than the writer
-	AckMs      quantiles `json:"ack_ms"`     // the write call itself
+	Incomplete int       `json:"incomplete"`               // writes not visible on every node within the timeout
+	AllMs      quantiles `json:"all_ms"`                   // write → visible on every node (the slowest node)
+	NodeMs     quantiles `json:"node_ms"`                  // every (write, node) pair
+	FirstMs    quantiles `json:"first_ms"`                 // write → first node other than the writer
+	AckMs      quantiles `json:"ack_ms"`                   // the write call itself
+	Missed     []int     `json:"missed_by_node,omitempty"` // per node: writes it had not shown by the timeout
 }
 
 type quantiles struct {
@@ -128,7 +130,16 @@ func quant(ds []time.Duration) quantiles {
 func summarize(rs []writeResult) summary {
 	var all, pooled, first, ack []time.Duration
 	inc := 0
+	var missed []int
 	for _, r := range rs {
+		if missed == nil {
+			missed = make([]int, len(r.Nodes))
+		}
+		for k, d := range r.Nodes {
+			if d < 0 {
+				missed[k]++
+			}
+		}
 		ack = append(ack, r.Ack)
 		worst, firstOther, complete := time.Duration(0), time.Duration(-1), true
 		for k, d := range r.Nodes {
@@ -151,7 +162,10 @@ func summarize(rs []writeResult) summary {
 			inc++
 		}
 	}
-	return summary{Writes: len(rs), Incomplete: inc, AllMs: quant(all), NodeMs: quant(pooled), FirstMs: quant(first), AckMs: quant(ack)}
+	if inc == 0 {
+		missed = nil
+	}
+	return summary{Missed: missed, Writes: len(rs), Incomplete: inc, AllMs: quant(all), NodeMs: quant(pooled), FirstMs: quant(first), AckMs: quant(ack)}
 }
 
 // cpuIdle samples /proc/stat; idleSince gives the idle fraction since then.

@@ -137,18 +137,27 @@ func (p *patinaCluster) port(ctx context.Context, k int) (int64, error) {
 	return port, sc.Err()
 }
 
+// slowPoll is the polling interval once a write is older than slowPollAfter:
+// a node waiting for anti-entropy (seconds) is not worth 200 queries a second
+// on a 2-core machine, and 50 ms is small against such delays.
+const (
+	slowPollAfter = time.Second
+	slowPoll      = 50 * time.Millisecond
+)
+
 // Observe polls every node that has not yet shown the current write, every
-// interval, with POST /v1/queries (patina has no subscription endpoint yet).
+// interval (slowPoll after the first second), with POST /v1/queries (patina
+// has no subscription endpoint yet).
 func (p *patinaCluster) Observe(ctx context.Context, o *observer) error {
 	for k := range p.env.nodes {
 		if _, err := p.port(ctx, k); err != nil {
 			return err
 		}
 		go func() {
-			t := time.NewTicker(p.interval)
+			t := time.NewTimer(p.interval)
 			defer t.Stop()
 			for ctx.Err() == nil {
-				target, armed := o.want(k)
+				target, written, armed := o.want(k)
 				if target == 0 {
 					select {
 					case <-armed:
@@ -159,6 +168,11 @@ func (p *patinaCluster) Observe(ctx context.Context, o *observer) error {
 				if v, err := p.port(ctx, k); err == nil && v >= target {
 					o.report(k, v)
 					continue
+				}
+				if time.Since(written) < slowPollAfter {
+					t.Reset(p.interval)
+				} else {
+					t.Reset(slowPoll)
 				}
 				select {
 				case <-t.C:
@@ -177,7 +191,7 @@ func (p *patinaCluster) Write(ctx context.Context, seq int64) error {
 }
 
 func (p *patinaCluster) Info() map[string]string {
-	return map[string]string{"watch": fmt.Sprintf("POST /v1/queries polled every %v on each node until it shows the write", p.interval),
+	return map[string]string{"watch": fmt.Sprintf("POST /v1/queries polled every %v (every %v after the first %v) on each node until it shows the write", p.interval, slowPoll, slowPollAfter),
 		"write": "POST /v1/transactions (UPDATE one row) via node 0", "binary": filepath.Base(p.bin)}
 }
 

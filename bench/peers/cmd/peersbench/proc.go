@@ -24,6 +24,7 @@ type procs struct {
 	mu   sync.Mutex
 	cmds []*exec.Cmd
 	done map[*exec.Cmd]chan struct{}
+	logs map[*exec.Cmd]string
 }
 
 // ownNiceness is this process's nice value (run.sh raises the harness and the
@@ -74,6 +75,10 @@ func (p *procs) start(logPath string, uid int, home string, argv ...string) (*ex
 		p.done = map[*exec.Cmd]chan struct{}{}
 	}
 	p.done[cmd] = done
+	if p.logs == nil {
+		p.logs = map[*exec.Cmd]string{}
+	}
+	p.logs[cmd] = logPath
 	p.mu.Unlock()
 	if p.pidFile != "" {
 		if f, err := os.OpenFile(p.pidFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
@@ -82,6 +87,24 @@ func (p *procs) start(logPath string, uid int, home string, argv ...string) (*ex
 		}
 	}
 	return cmd, nil
+}
+
+// firstExited returns the log of a started process (other than skip) that
+// has ended, or "".
+func (p *procs) firstExited(skip *exec.Cmd) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.cmds {
+		if c == skip {
+			continue
+		}
+		select {
+		case <-p.done[c]:
+			return p.logs[c]
+		default:
+		}
+	}
+	return ""
 }
 
 // exited reports whether cmd has ended.
