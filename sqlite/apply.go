@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/patinadb/patina"
 	"github.com/patinadb/patina/crdt"
@@ -26,37 +27,67 @@ type tableError struct {
 func (e *tableError) Error() string { return fmt.Sprintf("table %q: %v", e.table, e.err) }
 func (e *tableError) Unwrap() error { return e.err }
 
-// Apply merges changesets from other nodes in one SQLite transaction. Each
-// changeset is applied under its own savepoint (data and bookkeeping): a
+// cleanReject is a rejection found before the changeset wrote anything
+// (a full buffer, a full deferred store): nothing needs rolling back.
+type cleanReject struct{ err error }
+
+func (e *cleanReject) Error() string { return e.err.Error() }
+func (e *cleanReject) Unwrap() error { return e.err }
+
+// Apply merges changesets from other nodes in one SQLite transaction. A
 // poison changeset (bad key, NaN, a value SQLite refuses) is rejected and
 // quarantined without losing the others (INCIDENTS.md #5).
+//
+// Changesets that fail validation are rejected before they write anything.
+// The rest first apply without savepoints, because a savepoint per
+// changeset copies every page it touches into the sub-journal; if one of
+// them fails halfway (a constraint of the table, say), the transaction is
+// rolled back and the batch applied again, each changeset under its own
+// savepoint (data and bookkeeping), so that only the poison is lost.
 func (db *DB) Apply(ctx context.Context, css []patina.Changeset) (patina.ApplyResult, error) {
-	res := patina.ApplyResult{Outcomes: make([]patina.ApplyOutcome, len(css)), Errors: make([]error, len(css))}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.w == nil {
-		return res, errClosed
+		return patina.ApplyResult{}, errClosed
 	}
-	old := db.w.SetInterrupt(ctx)
-	defer db.w.SetInterrupt(old)
-	if err := db.w.Exec(`BEGIN IMMEDIATE`); err != nil {
-		return res, db.ctxErr(ctx, "apply: begin", err)
-	}
+	old := db.ap.c.SetInterrupt(ctx)
+	defer db.ap.c.SetInterrupt(old)
 	db.book.mu.Lock()
 	defer db.book.mu.Unlock()
+	res, retry, err := db.applyTx(ctx, css, false)
+	if retry {
+		res, _, err = db.applyTx(ctx, css, true)
+	}
+	return res, err
+}
+
+// applyTx applies css in one transaction; careful puts each changeset under
+// a savepoint. Without, it reports retry (after rolling back) when a
+// changeset failed halfway.
+func (db *DB) applyTx(ctx context.Context, css []patina.Changeset, careful bool) (res patina.ApplyResult, retry bool, err error) {
+	res = patina.ApplyResult{Outcomes: make([]patina.ApplyOutcome, len(css)), Errors: make([]error, len(css))}
+	if err := db.ap.c.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return res, false, db.ctxErr(ctx, "apply: begin", err)
+	}
 	db.book.begin()
 	buffered, deferred := db.buffered, db.deferred
-	fail := func(err error) (patina.ApplyResult, error) {
-		db.w.Exec(`ROLLBACK`)
+	rollback := func() error {
+		db.ap.c.Exec(`ROLLBACK`)
 		db.book.rollback()
 		db.buffered, db.deferred = buffered, deferred
-		if e := db.loadSites(); e != nil {
+		return db.loadSites()
+	}
+	fail := func(err error) (patina.ApplyResult, bool, error) {
+		if e := rollback(); e != nil {
 			err = errors.Join(err, e)
 		}
-		return res, err
+		return res, false, err
 	}
-	if err := db.exec(`UPDATE __patina_ctl SET sync = 1 WHERE id = 0`); err != nil {
-		return fail(fmt.Errorf("apply: %w", err))
+	reject := func(i int, err error) {
+		cs := &css[i]
+		err = fmt.Errorf("reject changeset from actor %s version %d: %w", cs.Actor, cs.Version, err)
+		db.quarantine(cs, err)
+		res.Outcomes[i], res.Errors[i] = patina.ApplyRejected, err
 	}
 	for i := range css {
 		cs := &css[i]
@@ -67,47 +98,60 @@ func (db *DB) Apply(ctx context.Context, css []patina.Changeset) (patina.ApplyRe
 		if cs.TS != 0 {
 			_ = db.clock.Update(cs.TS) // drift is a metric, not a reason to refuse data
 		}
-		// The site row is written outside the savepoint: a rejected
+		// The site row is written outside any savepoint: a rejected
 		// changeset must not roll back an ordinal the in-memory map keeps.
 		if _, err := db.siteOrdinal(cs.Actor); err != nil {
 			return fail(err)
 		}
-		if err := db.exec(`SAVEPOINT apply_one`); err != nil {
-			return fail(err)
+		if err := validateChangeset(cs); err != nil {
+			reject(i, err)
+			continue
 		}
-		db.book.savepoint()
+		if careful {
+			if err := db.ap.exec(`SAVEPOINT apply_one`); err != nil {
+				return fail(err)
+			}
+			db.book.savepoint()
+		}
 		bufferedBefore, deferredBefore := db.buffered, db.deferred
 		out, err := db.applyOne(cs)
 		if err != nil && ctx.Err() != nil {
 			return fail(db.ctxErr(ctx, "apply", err))
 		}
-		if err != nil {
-			if e := db.exec(`ROLLBACK TO apply_one`); e != nil {
+		var clean *cleanReject
+		switch {
+		case err == nil:
+			res.Outcomes[i] = out
+		case careful:
+			if e := db.ap.exec(`ROLLBACK TO apply_one`); e != nil {
 				return fail(e)
 			}
 			db.book.rollbackTo()
 			db.buffered, db.deferred = bufferedBefore, deferredBefore
-			out = patina.ApplyRejected
-			err = fmt.Errorf("reject changeset from actor %s version %d: %w", cs.Actor, cs.Version, err)
-			db.quarantine(cs, err)
+			reject(i, err)
+		case errors.As(err, &clean):
+			reject(i, err)
+		default:
+			if e := rollback(); e != nil {
+				return res, false, e
+			}
+			return res, true, nil
 		}
-		db.book.release()
-		if e := db.exec(`RELEASE apply_one`); e != nil {
-			return fail(e)
+		if careful {
+			db.book.release()
+			if e := db.ap.exec(`RELEASE apply_one`); e != nil {
+				return fail(e)
+			}
 		}
-		res.Outcomes[i], res.Errors[i] = out, err
 	}
-	if err := db.exec(`UPDATE __patina_ctl SET sync = 0 WHERE id = 0`); err != nil {
+	if err := db.book.flush(db.ap.c); err != nil {
 		return fail(err)
 	}
-	if err := db.book.flush(db.w); err != nil {
-		return fail(err)
-	}
-	if err := db.w.Exec(`COMMIT`); err != nil {
+	if err := db.ap.c.Exec(`COMMIT`); err != nil {
 		return fail(db.ctxErr(ctx, "apply: commit", err))
 	}
 	db.book.commit()
-	return res, nil
+	return res, false, nil
 }
 
 // QuarantineLimit is how many quarantined changesets are kept (the oldest
@@ -122,9 +166,9 @@ func (db *DB) quarantine(cs *patina.Changeset, reason error) {
 	} else if len(cs.Changes) > 0 {
 		tbl = cs.Changes[0].Table
 	}
-	_ = db.exec(`INSERT INTO __patina_quarantine (site, version, tbl, reason, at) VALUES (?, ?, ?, ?, ?)`,
+	_ = db.ap.exec(`INSERT INTO __patina_quarantine (site, version, tbl, reason, at) VALUES (?, ?, ?, ?, ?)`,
 		cs.Actor[:], cs.Version, tbl, reason.Error(), db.Now().Unix())
-	_ = db.exec(`DELETE FROM __patina_quarantine WHERE id <= (SELECT max(id) FROM __patina_quarantine) - ?`, QuarantineLimit)
+	_ = db.ap.exec(`DELETE FROM __patina_quarantine WHERE id <= (SELECT max(id) FROM __patina_quarantine) - ?`, QuarantineLimit)
 }
 
 // validateChangeset refuses what can never apply anywhere (poison).
@@ -189,10 +233,8 @@ func validateChangeset(cs *patina.Changeset) error {
 	return nil
 }
 
+// applyOne applies a validated changeset.
 func (db *DB) applyOne(cs *patina.Changeset) (patina.ApplyOutcome, error) {
-	if err := validateChangeset(cs); err != nil {
-		return patina.ApplyRejected, err
-	}
 	if cs.Cleared {
 		return db.applyCleared(cs)
 	}
@@ -213,6 +255,9 @@ func (db *DB) applyVersion(cs *patina.Changeset) (patina.ApplyOutcome, error) {
 		var miss *errMissingSchema
 		if !errors.As(err, &miss) {
 			return patina.ApplyRejected, err
+		}
+		if db.deferred+len(cs.Changes) > db.MaxDeferredChanges {
+			return patina.ApplyRejected, &cleanReject{fmt.Errorf("%s, and the deferred-change store is full (%d of %d changes); dropped, sync will fetch it again once the schema arrives", miss.what, db.deferred, db.MaxDeferredChanges)}
 		}
 		if err := db.deferChanges(cs); err != nil {
 			return patina.ApplyRejected, fmt.Errorf("%s, and %w", miss.what, err)
@@ -256,8 +301,8 @@ func (db *DB) dropBuffer(actor patina.ActorID, v patina.Version) {
 	if ab == nil || ab.partials[v] == nil {
 		return
 	}
-	if err := db.exec(`DELETE FROM __patina_buffer WHERE site = ? AND version = ?`, actor[:], v); err == nil {
-		db.buffered -= int(db.w.Changes())
+	if err := db.ap.exec(`DELETE FROM __patina_buffer WHERE site = ? AND version = ?`, actor[:], v); err == nil {
+		db.buffered -= int(db.ap.c.Changes())
 	}
 }
 
@@ -290,15 +335,15 @@ func (db *DB) applyChunk(cs *patina.Changeset) (patina.ApplyOutcome, error) {
 	}
 	if !have.ContainsRange(cs.Seqs) {
 		if db.buffered+len(cs.Changes) > db.MaxBufferedChanges {
-			return patina.ApplyRejected, fmt.Errorf("partial-version buffer is full (%d of %d changes); dropped, sync will fetch it again", db.buffered, db.MaxBufferedChanges)
+			return patina.ApplyRejected, &cleanReject{fmt.Errorf("partial-version buffer is full (%d of %d changes); dropped, sync will fetch it again", db.buffered, db.MaxBufferedChanges)}
 		}
 		for i := range cs.Changes {
 			c := &cs.Changes[i]
-			if err := db.exec(`INSERT INTO __patina_buffer (site, version, seq, tbl, pk, cid, val, col_version, cl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			if err := db.ap.exec(`INSERT INTO __patina_buffer (site, version, seq, tbl, pk, cid, val, col_version, cl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 				cs.Actor[:], cs.Version, c.Seq, c.Table, c.PK, c.Column, c.Value, c.ColVersion, c.CL); err != nil {
 				return patina.ApplyRejected, fmt.Errorf("buffer chunk: %w", err)
 			}
-			db.buffered += int(db.w.Changes())
+			db.buffered += int(db.ap.c.Changes())
 		}
 		have.Insert(cs.Seqs)
 	}
@@ -312,11 +357,15 @@ func (db *DB) applyChunk(cs *patina.Changeset) (patina.ApplyOutcome, error) {
 	}
 	full := patina.Changeset{Actor: cs.Actor, Version: cs.Version, Changes: changes,
 		Seqs: patina.Range{Start: 0, End: lastSeq}, LastSeq: lastSeq, TS: cs.TS}
-	return db.applyVersion(&full)
+	out, err := db.applyVersion(&full)
+	if clean := (*cleanReject)(nil); errors.As(err, &clean) {
+		err = clean.err // this chunk was buffered already: not clean
+	}
+	return out, err
 }
 
 func (db *DB) loadBuffer(actor patina.ActorID, v patina.Version) ([]patina.Change, error) {
-	stmt, err := db.stmt(`SELECT seq, tbl, pk, cid, val, col_version, cl FROM __patina_buffer WHERE site = ? AND version = ? ORDER BY seq`)
+	stmt, err := db.ap.stmt(`SELECT seq, tbl, pk, cid, val, col_version, cl FROM __patina_buffer WHERE site = ? AND version = ? ORDER BY seq`)
 	if err != nil {
 		return nil, err
 	}
@@ -339,11 +388,11 @@ func (db *DB) deferChanges(cs *patina.Changeset) error {
 	}
 	for i := range cs.Changes {
 		c := &cs.Changes[i]
-		if err := db.exec(`INSERT INTO __patina_deferred (site, version, seq, tbl, pk, cid, val, col_version, cl, last_seq, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		if err := db.ap.exec(`INSERT INTO __patina_deferred (site, version, seq, tbl, pk, cid, val, col_version, cl, last_seq, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			cs.Actor[:], cs.Version, c.Seq, c.Table, c.PK, c.Column, c.Value, c.ColVersion, c.CL, cs.LastSeq, uint64(cs.TS)); err != nil {
 			return fmt.Errorf("defer changes: %w", err)
 		}
-		db.deferred += int(db.w.Changes())
+		db.deferred += int(db.ap.c.Changes())
 	}
 	return nil
 }
@@ -351,7 +400,7 @@ func (db *DB) deferChanges(cs *patina.Changeset) error {
 // retryDeferred applies deferred versions whose schema has arrived. The
 // caller holds db.mu.
 func (db *DB) retryDeferred() error {
-	stmt, err := db.stmt(`SELECT site, version, seq, tbl, pk, cid, val, col_version, cl, ts FROM __patina_deferred ORDER BY site, version, seq`)
+	stmt, err := db.ap.stmt(`SELECT site, version, seq, tbl, pk, cid, val, col_version, cl, ts FROM __patina_deferred ORDER BY site, version, seq`)
 	if err != nil {
 		return err
 	}
@@ -379,23 +428,20 @@ func (db *DB) retryDeferred() error {
 	if err != nil {
 		return err
 	}
-	if err := db.w.Exec(`BEGIN IMMEDIATE`); err != nil {
+	if err := db.ap.c.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
 	deferred := db.deferred
 	fail := func(err error) error {
-		db.w.Exec(`ROLLBACK`)
+		db.ap.c.Exec(`ROLLBACK`)
 		db.deferred = deferred
 		return errors.Join(err, db.loadSites())
-	}
-	if err := db.exec(`UPDATE __patina_ctl SET sync = 1 WHERE id = 0`); err != nil {
-		return fail(err)
 	}
 	for _, k := range order {
 		if _, err := db.siteOrdinal(k.a); err != nil {
 			return fail(err)
 		}
-		if err := db.exec(`SAVEPOINT retry_one`); err != nil {
+		if err := db.ap.exec(`SAVEPOINT retry_one`); err != nil {
 			return fail(err)
 		}
 		err := db.applyChanges(k.a, k.v, groups[k], tss[k])
@@ -403,31 +449,28 @@ func (db *DB) retryDeferred() error {
 		switch {
 		case errors.As(err, &miss):
 			// Still waiting for schema.
-			if err := db.exec(`ROLLBACK TO retry_one`); err != nil {
+			if err := db.ap.exec(`ROLLBACK TO retry_one`); err != nil {
 				return fail(err)
 			}
 		case err != nil:
 			// Poison after all: quarantine it.
-			if err := db.exec(`ROLLBACK TO retry_one`); err != nil {
+			if err := db.ap.exec(`ROLLBACK TO retry_one`); err != nil {
 				return fail(err)
 			}
 			cs := &patina.Changeset{Actor: k.a, Version: k.v, Changes: groups[k]}
 			db.quarantine(cs, fmt.Errorf("reject deferred changeset from actor %s version %d: %w", k.a, k.v, err))
 		}
 		if err == nil || !errors.As(err, &miss) {
-			if err := db.exec(`DELETE FROM __patina_deferred WHERE site = ? AND version = ?`, k.a[:], k.v); err != nil {
+			if err := db.ap.exec(`DELETE FROM __patina_deferred WHERE site = ? AND version = ?`, k.a[:], k.v); err != nil {
 				return fail(err)
 			}
-			db.deferred -= int(db.w.Changes())
+			db.deferred -= int(db.ap.c.Changes())
 		}
-		if err := db.exec(`RELEASE retry_one`); err != nil {
+		if err := db.ap.exec(`RELEASE retry_one`); err != nil {
 			return fail(err)
 		}
 	}
-	if err := db.exec(`UPDATE __patina_ctl SET sync = 0 WHERE id = 0`); err != nil {
-		return fail(err)
-	}
-	if err := db.w.Exec(`COMMIT`); err != nil {
+	if err := db.ap.c.Exec(`COMMIT`); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -481,10 +524,11 @@ func (db *DB) applyChanges(actor patina.ActorID, v patina.Version, changes []pat
 	if err != nil {
 		return err
 	}
+	changes = groupRows(changes)
 	m := merger{db: db, actor: actor, site: site, version: v, ts: ts}
 	for start := 0; start < len(changes); {
 		end := start + 1
-		for end < len(changes) && changes[end].Table == changes[start].Table && string(changes[end].PK) == string(changes[start].PK) {
+		for end < len(changes) && sameRow(&changes[end], &changes[start]) {
 			end++
 		}
 		ts, err := db.tableStmts(changes[start].Table)
@@ -496,7 +540,57 @@ func (db *DB) applyChanges(actor patina.ActorID, v patina.Version, changes []pat
 		}
 		start = end
 	}
-	return nil
+	return m.flush()
+}
+
+func sameRow(a, b *patina.Change) bool {
+	return a.Table == b.Table && string(a.PK) == string(b.PK)
+}
+
+// groupRows returns changes with each row's changes adjacent, rows in order
+// of first appearance and each row's changes in their original (seq) order.
+// Capture emits a row's cells together, so this usually returns changes
+// itself.
+func groupRows(changes []patina.Change) []patina.Change {
+	seen := map[string]int{} // row -> group number
+	grouped := true
+	var gid []int
+	for i := range changes {
+		if i > 0 && sameRow(&changes[i], &changes[i-1]) {
+			if gid != nil {
+				gid = append(gid, gid[i-1])
+			}
+			continue
+		}
+		k := changes[i].Table + "\x00" + string(changes[i].PK)
+		g, ok := seen[k]
+		if !ok {
+			g = len(seen)
+			seen[k] = g
+		} else if grouped {
+			grouped = false
+			gid = make([]int, i, len(changes))
+			for j := 0; j < i; j++ {
+				gid[j] = seen[changes[j].Table+"\x00"+string(changes[j].PK)]
+			}
+		}
+		if gid != nil {
+			gid = append(gid, g)
+		}
+	}
+	if grouped {
+		return changes
+	}
+	idx := make([]int, len(changes))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return gid[idx[a]] < gid[idx[b]] })
+	out := make([]patina.Change, len(changes))
+	for i, j := range idx {
+		out[i] = changes[j]
+	}
+	return out
 }
 
 func (db *DB) siteActor(ord int64) patina.ActorID {

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ncruces/go-sqlite3"
 
 	"github.com/patinadb/patina"
 )
@@ -75,10 +74,32 @@ func benchParams(rows []benchRow) []patina.Value {
 	return ps
 }
 
+// cpuNow returns the process's CPU time (user + system). The store
+// benchmarks report CPU-based rates next to wall-clock ones: on a shared,
+// loaded machine wall time measures the neighbours as much as the code.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// span is the wall and CPU time of one measured phase.
+type span struct{ wall, cpu time.Duration }
+
+func measure(f func()) span {
+	w, c := time.Now(), cpuNow()
+	f()
+	return span{time.Since(w), cpuNow() - c}
+}
+
+func (s *span) add(o span) { s.wall += o.wall; s.cpu += o.cpu }
+
 // rawInsert writes rows into a plain SQLite file (no patina bookkeeping) with
 // the store's driver and pragmas, preparing each transaction's INSERT as
 // Transact does.
-func rawInsert(tb testing.TB, path string, rows []benchRow) time.Duration {
+func rawInsert(tb testing.TB, path string, rows []benchRow) span {
 	c, err := openConn(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -87,28 +108,28 @@ func rawInsert(tb testing.TB, path string, rows []benchRow) time.Duration {
 	if err := c.Exec(benchSchema); err != nil {
 		tb.Fatal(err)
 	}
-	start := time.Now()
-	for off := 0; off < len(rows); off += benchRowsPerTx {
-		batch := rows[off:min(off+benchRowsPerTx, len(rows))]
-		if err := c.Exec(`BEGIN IMMEDIATE`); err != nil {
-			tb.Fatal(err)
+	return measure(func() {
+		for off := 0; off < len(rows); off += benchRowsPerTx {
+			batch := rows[off:min(off+benchRowsPerTx, len(rows))]
+			if err := c.Exec(`BEGIN IMMEDIATE`); err != nil {
+				tb.Fatal(err)
+			}
+			stmt, _, err := c.Prepare(benchInsertSQL(len(batch)))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			for i, v := range benchParams(batch) {
+				bindValue(stmt, i+1, v)
+			}
+			if err := stmt.Exec(); err != nil {
+				tb.Fatal(err)
+			}
+			stmt.Close()
+			if err := c.Exec(`COMMIT`); err != nil {
+				tb.Fatal(err)
+			}
 		}
-		stmt, _, err := c.Prepare(benchInsertSQL(len(batch)))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for i, v := range benchParams(batch) {
-			bindValue(stmt, i+1, v)
-		}
-		if err := stmt.Exec(); err != nil {
-			tb.Fatal(err)
-		}
-		stmt.Close()
-		if err := c.Exec(`COMMIT`); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return time.Since(start)
+	})
 }
 
 func openBenchDB(tb testing.TB, dir string) *DB {
@@ -123,65 +144,72 @@ func openBenchDB(tb testing.TB, dir string) *DB {
 }
 
 // captureInsert writes rows through Transact and returns the changesets.
-func captureInsert(tb testing.TB, db *DB, rows []benchRow) ([]patina.Changeset, time.Duration) {
+func captureInsert(tb testing.TB, db *DB, rows []benchRow) ([]patina.Changeset, span) {
 	ctx := context.Background()
 	css := make([]patina.Changeset, 0, len(rows)/benchRowsPerTx+1)
-	start := time.Now()
-	for off := 0; off < len(rows); off += benchRowsPerTx {
-		batch := rows[off:min(off+benchRowsPerTx, len(rows))]
-		res, err := db.Transact(ctx, []patina.Statement{{SQL: benchInsertSQL(len(batch)), Params: benchParams(batch)}})
-		if err != nil {
-			tb.Fatal(err)
+	d := measure(func() {
+		for off := 0; off < len(rows); off += benchRowsPerTx {
+			batch := rows[off:min(off+benchRowsPerTx, len(rows))]
+			res, err := db.Transact(ctx, []patina.Statement{{SQL: benchInsertSQL(len(batch)), Params: benchParams(batch)}})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			css = append(css, *res.Changeset)
 		}
-		css = append(css, *res.Changeset)
-	}
-	return css, time.Since(start)
+	})
+	return css, d
 }
 
 // applyAll applies changesets, benchRowsPerApply rows per Apply call.
-func applyAll(tb testing.TB, db *DB, css []patina.Changeset) time.Duration {
+func applyAll(tb testing.TB, db *DB, css []patina.Changeset) span {
 	ctx := context.Background()
 	per := benchRowsPerApply / benchRowsPerTx
-	start := time.Now()
-	for off := 0; off < len(css); off += per {
-		res, err := db.Apply(ctx, css[off:min(off+per, len(css))])
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for i, e := range res.Errors {
-			if e != nil || res.Outcomes[i] != patina.ApplyNew {
-				tb.Fatalf("apply: %v %v", res.Outcomes[i], e)
+	return measure(func() {
+		for off := 0; off < len(css); off += per {
+			res, err := db.Apply(ctx, css[off:min(off+per, len(css))])
+			if err != nil {
+				tb.Fatal(err)
+			}
+			for i, e := range res.Errors {
+				if e != nil || res.Outcomes[i] != patina.ApplyNew {
+					tb.Fatalf("apply: %v %v", res.Outcomes[i], e)
+				}
 			}
 		}
-	}
-	return time.Since(start)
+	})
 }
 
 func cellsPerSec(rows int, d time.Duration) float64 {
 	return float64(rows*benchCellsPerRow) / d.Seconds()
 }
 
+// report adds wall-clock and CPU-based cells/s for one phase.
+func report(b *testing.B, name string, rows int, d span) {
+	b.ReportMetric(cellsPerSec(rows, d.wall), name+"cells/s")
+	b.ReportMetric(cellsPerSec(rows, d.cpu), name+"cpu_cells/s")
+}
+
 const benchN = 20_000
 
 func BenchmarkRawInsert(b *testing.B) {
 	rows := benchRows(benchN)
-	var total time.Duration
+	var total span
 	for i := 0; i < b.N; i++ {
-		total += rawInsert(b, filepath.Join(b.TempDir(), "raw.db"), rows)
+		total.add(rawInsert(b, filepath.Join(b.TempDir(), "raw.db"), rows))
 	}
-	b.ReportMetric(cellsPerSec(benchN*b.N, total), "cells/s")
+	report(b, "", benchN*b.N, total)
 }
 
 func BenchmarkCapture(b *testing.B) {
 	rows := benchRows(benchN)
-	var total time.Duration
+	var total span
 	for i := 0; i < b.N; i++ {
 		db := openBenchDB(b, b.TempDir())
 		_, d := captureInsert(b, db, rows)
-		total += d
+		total.add(d)
 		db.Close()
 	}
-	b.ReportMetric(cellsPerSec(benchN*b.N, total), "cells/s")
+	report(b, "", benchN*b.N, total)
 }
 
 func BenchmarkApply(b *testing.B) {
@@ -189,37 +217,37 @@ func BenchmarkApply(b *testing.B) {
 	src := openBenchDB(b, b.TempDir())
 	defer src.Close()
 	css, _ := captureInsert(b, src, rows)
-	var total time.Duration
+	var total span
 	for i := 0; i < b.N; i++ {
 		db := openBenchDB(b, b.TempDir())
-		total += applyAll(b, db, css)
+		total.add(applyAll(b, db, css))
 		db.Close()
 	}
-	b.ReportMetric(cellsPerSec(benchN*b.N, total), "cells/s")
+	report(b, "", benchN*b.N, total)
 }
 
 // BenchmarkStoreRatios runs raw insert, capture and apply on the same rows
-// and reports them side by side with their ratios.
+// and reports them side by side with their ratios, from wall-clock time and
+// from CPU time (the _cpu metrics; steadier on a loaded machine).
 func BenchmarkStoreRatios(b *testing.B) {
 	rows := benchRows(benchN)
-	var raw, capture, apply time.Duration
+	var raw, capture, apply span
 	for i := 0; i < b.N; i++ {
-		raw += rawInsert(b, filepath.Join(b.TempDir(), "raw.db"), rows)
+		raw.add(rawInsert(b, filepath.Join(b.TempDir(), "raw.db"), rows))
 		src := openBenchDB(b, b.TempDir())
 		css, d := captureInsert(b, src, rows)
-		capture += d
+		capture.add(d)
 		src.Close()
 		dst := openBenchDB(b, b.TempDir())
-		apply += applyAll(b, dst, css)
+		apply.add(applyAll(b, dst, css))
 		dst.Close()
 	}
 	n := benchN * b.N
-	rawCPS, capCPS, appCPS := cellsPerSec(n, raw), cellsPerSec(n, capture), cellsPerSec(n, apply)
-	b.ReportMetric(rawCPS, "raw_cells/s")
-	b.ReportMetric(capCPS, "capture_cells/s")
-	b.ReportMetric(appCPS, "apply_cells/s")
-	b.ReportMetric(rawCPS/capCPS, "capture_overhead")
-	b.ReportMetric(appCPS/rawCPS, "apply_vs_raw")
+	report(b, "raw_", n, raw)
+	report(b, "capture_", n, capture)
+	report(b, "apply_", n, apply)
+	b.ReportMetric(capture.wall.Seconds()/raw.wall.Seconds(), "capture_overhead")
+	b.ReportMetric(raw.wall.Seconds()/apply.wall.Seconds(), "apply_vs_raw")
+	b.ReportMetric(capture.cpu.Seconds()/raw.cpu.Seconds(), "capture_overhead_cpu")
+	b.ReportMetric(raw.cpu.Seconds()/apply.cpu.Seconds(), "apply_vs_raw_cpu")
 }
-
-var _ = sqlite3.INTEGER

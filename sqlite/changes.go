@@ -15,21 +15,39 @@ import (
 // DefaultChunkBytes is the default chunk budget, as Corrosion's 8 KiB.
 const DefaultChunkBytes = 8 << 10
 
-// extractSQL reads the surviving cells of one (site, db_version) of table t
-// with the current causal length, the key columns and the row's values.
-func (t *Table) extractSQL() string {
-	cols := []string{"c.cid", "c.col_version", "c.seq", "COALESCE(s.col_version, 0)", "c.ts"}
+// Extraction reads a version in two queries per table: the version's cells
+// (an index range scan on (site, db_version), which yields them ordered by
+// key), then the rows they belong to, each row once: its key values, its
+// causal length and its current column values. Joining the row to every
+// cell instead would look the row up once per cell.
+
+// cellsSQL reads the surviving cells of one (site, db_version), by key.
+func (t *Table) cellsSQL() string {
+	return fmt.Sprintf(`SELECT key, cid, col_version, seq, ts FROM %s WHERE site = ? AND db_version = ? ORDER BY key`, clockTable(t.Name))
+}
+
+// rowsSQL reads the rows holding the cells of one (site, db_version), by
+// key: key, causal length, key columns, non-key columns.
+func (t *Table) rowsSQL() string {
+	cols := []string{"p.key", "COALESCE(s.col_version, 0)"}
 	for _, k := range t.PK {
 		cols = append(cols, "p."+quoteIdent(k))
 	}
 	for _, c := range t.NonPK {
 		cols = append(cols, "t."+quoteIdent(c))
 	}
-	return fmt.Sprintf(`SELECT %s FROM %s c JOIN %s p ON p.key = c.key
-LEFT JOIN %s s ON s.key = c.key AND s.cid = '-1'
+	return fmt.Sprintf(`SELECT %s FROM %s p
+LEFT JOIN %s s ON s.key = p.key AND s.cid = '-1'
 LEFT JOIN %s t ON %s
-WHERE c.site = ? AND c.db_version = ?`,
-		strings.Join(cols, ", "), clockTable(t.Name), pksTable(t.Name), clockTable(t.Name), quoteIdent(t.Name), t.pkMatch("t.", "p."))
+WHERE p.key IN (SELECT key FROM %s WHERE site = ? AND db_version = ?) ORDER BY p.key`,
+		strings.Join(cols, ", "), pksTable(t.Name), clockTable(t.Name), quoteIdent(t.Name), t.pkMatch("t.", "p."), clockTable(t.Name))
+}
+
+type extractCell struct {
+	key        int64
+	cid        string
+	colVersion int64
+	seq        patina.Seq
 }
 
 // extractWith reads every surviving change of version v of the actor at site
@@ -37,38 +55,59 @@ WHERE c.site = ? AND c.db_version = ?`,
 func extractWith(prep func(string) (*sqlite3.Stmt, error), schema *Schema, actor patina.ActorID, site int64, v patina.Version) ([]patina.Change, patina.Timestamp, error) {
 	var out []patina.Change
 	var ts patina.Timestamp
+	var cells []extractCell
 	for _, name := range schema.TableNames() {
 		t := schema.Tables[name]
-		stmt, err := prep(t.extractSQL())
+		stmt, err := prep(t.sqlCells)
 		if err != nil {
+			return nil, 0, fmt.Errorf("table %q: %w", name, err)
+		}
+		stmt.BindInt64(1, site)
+		stmt.BindInt64(2, int64(v))
+		cells = cells[:0]
+		for stmt.Step() {
+			cells = append(cells, extractCell{key: stmt.ColumnInt64(0), cid: stmt.ColumnText(1), colVersion: stmt.ColumnInt64(2), seq: uint64(stmt.ColumnInt64(3))})
+			ts = max(ts, patina.Timestamp(stmt.ColumnInt64(4)))
+		}
+		err = stmt.Err()
+		stmt.Reset()
+		if err != nil {
+			return nil, 0, fmt.Errorf("table %q: %w", name, err)
+		}
+		if len(cells) == 0 {
+			continue
+		}
+		if stmt, err = prep(t.sqlRows); err != nil {
 			return nil, 0, fmt.Errorf("table %q: %w", name, err)
 		}
 		stmt.BindInt64(1, site)
 		stmt.BindInt64(2, int64(v))
 		npk := len(t.PK)
 		pkVals := make([]patina.Value, npk)
+		next := 0 // first cell not yet matched to its row
 		for stmt.Step() {
-			cid := stmt.ColumnText(0)
+			key := stmt.ColumnInt64(0)
+			for next < len(cells) && cells[next].key < key {
+				next++ // a cell whose key row vanished: cannot happen in one snapshot
+			}
+			if next == len(cells) || cells[next].key != key {
+				continue
+			}
 			for i := range pkVals {
-				pkVals[i] = columnValue(stmt, 5+i)
+				pkVals[i] = columnValue(stmt, 2+i)
 			}
-			ch := patina.Change{
-				Table:      name,
-				PK:         PackPK(pkVals),
-				Column:     cid,
-				ColVersion: stmt.ColumnInt64(1),
-				DBVersion:  v,
-				Site:       actor,
-				CL:         stmt.ColumnInt64(3),
-				Seq:        uint64(stmt.ColumnInt64(2)),
-			}
-			if cid != patina.SentinelColumn {
-				if i, ok := t.nonPKIdx[cid]; ok {
-					ch.Value = columnValue(stmt, 5+npk+i)
+			pk := PackPK(pkVals)
+			cl := stmt.ColumnInt64(1)
+			for ; next < len(cells) && cells[next].key == key; next++ {
+				c := &cells[next]
+				ch := patina.Change{Table: name, PK: pk, Column: c.cid, ColVersion: c.colVersion, DBVersion: v, Site: actor, CL: cl, Seq: c.seq}
+				if c.cid != patina.SentinelColumn {
+					if i, ok := t.nonPKIdx[c.cid]; ok {
+						ch.Value = columnValue(stmt, 2+npk+i)
+					}
 				}
+				out = append(out, ch)
 			}
-			ts = max(ts, patina.Timestamp(stmt.ColumnInt64(4)))
-			out = append(out, ch)
 		}
 		err = stmt.Err()
 		stmt.Reset()

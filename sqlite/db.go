@@ -54,9 +54,14 @@ type DB struct {
 
 	ckptStop, ckptDone chan struct{}
 
-	mu       sync.Mutex // serialises writes on w
-	w        *sqlite3.Conn
-	stmts    map[string]*sqlite3.Stmt
+	mu    sync.Mutex    // serialises writes on w and ap
+	w     *sqlite3.Conn // local transactions and schema changes
+	stmts map[string]*sqlite3.Stmt
+	// ap applies remote changes: a second writer connection with triggers
+	// disabled (SQLITE_DBCONFIG_ENABLE_TRIGGER), so that merged rows are not
+	// captured as local writes, without a flag the triggers would have to
+	// read for every row.
+	ap       *conn
 	readers  chan *rconn
 	nreaders int // read connections created (returned to readers when idle)
 
@@ -68,7 +73,7 @@ type DB struct {
 	siteOf map[int64]patina.ActorID
 	book   *bookie
 
-	tstmts map[string]*tableStmts // per-table apply statements on w
+	tstmts map[string]*tableStmts // per-table apply statements on ap
 
 	buffered int // rows in __patina_buffer
 	deferred int // rows in __patina_deferred
@@ -150,6 +155,18 @@ func (db *DB) Open() error {
 		db.Close()
 		return fmt.Errorf("open store %q: create bookkeeping tables: %w", db.Path, err)
 	}
+	ap, err := openConn(db.Path)
+	if err == nil {
+		_, err = ap.Config(sqlite3.DBCONFIG_ENABLE_TRIGGER, false)
+		if err != nil {
+			ap.Close()
+		}
+	}
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("open store %q: apply connection: %w", db.Path, err)
+	}
+	db.ap = &conn{c: ap, stmts: map[string]*sqlite3.Stmt{}}
 	if err := db.loadSites(); err != nil {
 		db.Close()
 		return fmt.Errorf("open store %q: %w", db.Path, err)
@@ -212,6 +229,10 @@ func (db *DB) Close() error {
 	}
 	db.stmts = nil
 	db.tstmts = nil
+	if db.ap != nil {
+		errs = append(errs, db.ap.close())
+		db.ap = nil
+	}
 	// Wait for borrowed read connections (open Rows, a running ChangesFor)
 	// to come back before closing them.
 	for ; db.nreaders > 0; db.nreaders-- {
@@ -340,7 +361,7 @@ func (db *DB) siteOrdinal(a patina.ActorID) (int64, error) {
 		}
 		o++
 	}
-	if err := db.exec(`INSERT INTO __patina_sites (ordinal, site_id) VALUES (?, ?)`, o, a[:]); err != nil {
+	if err := db.ap.exec(`INSERT INTO __patina_sites (ordinal, site_id) VALUES (?, ?)`, o, a[:]); err != nil {
 		return 0, fmt.Errorf("register site %s: %w", a, err)
 	}
 	db.sites[a] = o
@@ -350,6 +371,57 @@ func (db *DB) siteOrdinal(a patina.ActorID) (int64, error) {
 
 // SyncState returns a copy of the bookkeeping.
 func (db *DB) SyncState() patina.SyncState { return db.book.state(db.actor) }
+
+// conn is a connection with its cache of prepared statements.
+type conn struct {
+	c     *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+}
+
+func (c *conn) stmt(sql string) (*sqlite3.Stmt, error) {
+	if s, ok := c.stmts[sql]; ok {
+		return s, nil
+	}
+	s, _, err := c.c.Prepare(sql)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[sql] = s
+	return s, nil
+}
+
+// exec runs a cached statement with arguments (see bindArgs).
+func (c *conn) exec(sql string, args ...any) error {
+	s, err := c.stmt(sql)
+	if err != nil {
+		return err
+	}
+	if err := bindArgs(s, args...); err != nil {
+		return err
+	}
+	err = s.Exec()
+	s.ClearBindings()
+	return err
+}
+
+// reset drops the cached statements and makes the connection reload the
+// schema (after ApplySchema changed it on another connection): statements
+// prepared next see the new tables and columns.
+func (c *conn) reset() error {
+	for _, s := range c.stmts {
+		s.Close()
+	}
+	c.stmts = map[string]*sqlite3.Stmt{}
+	return c.c.Exec(`SELECT count(*) FROM sqlite_schema`)
+}
+
+func (c *conn) close() error {
+	for _, s := range c.stmts {
+		s.Close()
+	}
+	c.stmts = nil
+	return c.c.Close()
+}
 
 // rconn is a read connection with its statement cache.
 type rconn struct {

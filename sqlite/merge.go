@@ -11,19 +11,32 @@ import (
 	"github.com/patinadb/patina/crdt"
 )
 
-// tableStmts holds one table's remote-apply statements on the writer
+// Remote changes merge in two passes per changeset. The first decides every
+// row in memory against its local clocks (one lookup per row, more reads
+// only on ties or for live rows) and queues the writes; the second writes
+// them in multi-row statements per table. Each row's changes are grouped
+// first, so a row is decided once and no decision reads a write still
+// queued. Multi-row statements matter with this driver: every statement
+// inside the changeset's savepoint copies the pages it touches into a
+// statement journal, so fewer, larger statements copy each page once.
+
+// batchRows is the most rows one multi-row statement writes.
+const batchRows = 64
+
+// tableStmts holds one table's remote-apply statements on the apply
 // connection, their SQL built once per schema (db.tstmts is reset with the
 // statement cache whenever the schema changes).
 type tableStmts struct {
 	t *Table
 
 	lookup    *sqlite3.Stmt // pk -> key, sentinel cl, site, db_version
-	insertKey *sqlite3.Stmt
+	maxKey    *sqlite3.Stmt
 	colClocks *sqlite3.Stmt
 	dropCols  *sqlite3.Stmt // delete the column clocks of a key
 	deleteRow *sqlite3.Stmt
-	clocks    []*sqlite3.Stmt          // [n-1]: upsert n clock rows of one key
-	upserts   map[string]*sqlite3.Stmt // by column subset (see rowKey)
+	keys      []*sqlite3.Stmt          // [n-1]: insert n keys
+	clocks    []*sqlite3.Stmt          // [n-1]: upsert n clock rows
+	upserts   map[string]*sqlite3.Stmt // by column subset and row count
 	values    []*sqlite3.Stmt          // [i]: read NonPK[i] of a row
 }
 
@@ -35,20 +48,20 @@ func (db *DB) tableStmts(name string) (*tableStmts, error) {
 	if t == nil {
 		return nil, &errMissingSchema{fmt.Sprintf("table %q is not in this node's schema", name)}
 	}
-	ts := &tableStmts{t: t, clocks: make([]*sqlite3.Stmt, len(t.NonPK)+1), upserts: map[string]*sqlite3.Stmt{}, values: make([]*sqlite3.Stmt, len(t.NonPK))}
-	where := t.pkWhere("p.")
+	ts := &tableStmts{t: t, keys: make([]*sqlite3.Stmt, batchRows), clocks: make([]*sqlite3.Stmt, batchRows),
+		upserts: map[string]*sqlite3.Stmt{}, values: make([]*sqlite3.Stmt, len(t.NonPK))}
 	var err error
 	prep := func(sql string) *sqlite3.Stmt {
 		if err != nil {
 			return nil
 		}
 		var s *sqlite3.Stmt
-		s, err = db.stmt(sql)
+		s, err = db.ap.stmt(sql)
 		return s
 	}
 	ts.lookup = prep(fmt.Sprintf(`SELECT p.key, s.col_version, s.site, s.db_version FROM %s p LEFT JOIN %s s ON s.key = p.key AND s.cid = '-1' WHERE %s`,
-		pksTable(t.Name), clockTable(t.Name), where))
-	ts.insertKey = prep(fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, pksTable(t.Name), t.pkList(""), placeholders(len(t.PK))))
+		pksTable(t.Name), clockTable(t.Name), t.pkWhere("p.")))
+	ts.maxKey = prep(fmt.Sprintf(`SELECT coalesce(max(key), 0) FROM %s`, pksTable(t.Name)))
 	ts.colClocks = prep(fmt.Sprintf(`SELECT cid, col_version, site FROM %s WHERE key = ? AND cid != '-1'`, clockTable(t.Name)))
 	ts.dropCols = prep(fmt.Sprintf(`DELETE FROM %s WHERE key = ? AND cid != '-1'`, clockTable(t.Name)))
 	ts.deleteRow = prep(fmt.Sprintf(`DELETE FROM %s WHERE %s`, quoteIdent(t.Name), t.pkWhere("")))
@@ -59,23 +72,37 @@ func (db *DB) tableStmts(name string) (*tableStmts, error) {
 	return ts, nil
 }
 
-// clockUpsert returns the statement upserting n clock rows of one key:
-// parameter 1 is the key, then (cid, col_version, db_version, site, seq, ts)
+// values renders n rows of k placeholders.
+func valuesList(n, k int) string {
+	row := "(" + placeholders(k) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// keyInsert returns the statement inserting n keys: (key, key columns...)
 // per row.
+func (db *DB) keyInsert(ts *tableStmts, n int) (*sqlite3.Stmt, error) {
+	if s := ts.keys[n-1]; s != nil {
+		return s, nil
+	}
+	// OR IGNORE so that no constraint can abort the statement halfway
+	// (which makes SQLite keep a statement journal); flushTable checks that
+	// every key went in instead.
+	s, err := db.ap.stmt(fmt.Sprintf(`INSERT OR IGNORE INTO %s (key, %s) VALUES %s`, pksTable(ts.t.Name), ts.t.pkList(""), valuesList(n, 1+len(ts.t.PK))))
+	if err != nil {
+		return nil, err
+	}
+	ts.keys[n-1] = s
+	return s, nil
+}
+
+// clockUpsert returns the statement upserting n clock rows: (key, cid,
+// col_version, db_version, site, seq, ts) per row.
 func (db *DB) clockUpsert(ts *tableStmts, n int) (*sqlite3.Stmt, error) {
 	if s := ts.clocks[n-1]; s != nil {
 		return s, nil
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `INSERT INTO %s (key, cid, col_version, db_version, site, seq, ts) VALUES `, clockTable(ts.t.Name))
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?1, ?, ?, ?, ?, ?, ?)")
-	}
-	b.WriteString(` ON CONFLICT (key, cid) DO UPDATE SET col_version = excluded.col_version, db_version = excluded.db_version, site = excluded.site, seq = excluded.seq, ts = excluded.ts`)
-	s, err := db.stmt(b.String())
+	s, err := db.ap.stmt(fmt.Sprintf(`INSERT OR REPLACE INTO %s (key, cid, col_version, db_version, site, seq, ts) VALUES %s`,
+		clockTable(ts.t.Name), valuesList(n, 7)))
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +110,12 @@ func (db *DB) clockUpsert(ts *tableStmts, n int) (*sqlite3.Stmt, error) {
 	return s, nil
 }
 
-// rowUpsert returns the statement creating a row with the given non-key
-// columns (indexes into NonPK, ascending) or setting them on an existing
-// row. Parameters: the key values, then the column values.
-func (db *DB) rowUpsert(ts *tableStmts, cols []int, buf []byte) (*sqlite3.Stmt, error) {
-	buf = buf[:0]
-	for _, c := range cols {
-		buf = append(buf, byte(c), byte(c>>8), byte(c>>16))
-	}
-	if s := ts.upserts[string(buf)]; s != nil {
+// rowUpsert returns the statement creating n rows with the given non-key
+// columns (indexes into NonPK, ascending) or setting those columns on
+// existing rows. Parameters per row: the key values, then the column values.
+func (db *DB) rowUpsert(ts *tableStmts, set string, cols []int, n int) (*sqlite3.Stmt, error) {
+	id := fmt.Sprintf("%s/%d", set, n)
+	if s := ts.upserts[id]; s != nil {
 		return s, nil
 	}
 	t := ts.t
@@ -109,12 +133,12 @@ func (db *DB) rowUpsert(ts *tableStmts, cols []int, buf []byte) (*sqlite3.Stmt, 
 	if len(sets) > 0 {
 		conflict = "DO UPDATE SET " + strings.Join(sets, ", ")
 	}
-	s, err := db.stmt(fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) %s`,
-		quoteIdent(t.Name), strings.Join(names, ", "), placeholders(len(names)), t.pkList(""), conflict))
+	s, err := db.ap.stmt(fmt.Sprintf(`INSERT INTO %s (%s) VALUES %s ON CONFLICT (%s) %s`,
+		quoteIdent(t.Name), strings.Join(names, ", "), valuesList(n, len(names)), t.pkList(""), conflict))
 	if err != nil {
 		return nil, err
 	}
-	ts.upserts[string(buf)] = s
+	ts.upserts[id] = s
 	return s, nil
 }
 
@@ -122,7 +146,7 @@ func (db *DB) valueStmt(ts *tableStmts, col int) (*sqlite3.Stmt, error) {
 	if s := ts.values[col]; s != nil {
 		return s, nil
 	}
-	s, err := db.stmt(fmt.Sprintf(`SELECT %s FROM %s WHERE %s`, quoteIdent(ts.t.NonPK[col]), quoteIdent(ts.t.Name), ts.t.pkWhere("")))
+	s, err := db.ap.stmt(fmt.Sprintf(`SELECT %s FROM %s WHERE %s`, quoteIdent(ts.t.NonPK[col]), quoteIdent(ts.t.Name), ts.t.pkWhere("")))
 	if err != nil {
 		return nil, err
 	}
@@ -159,11 +183,41 @@ type merger struct {
 	version patina.Version
 	ts      patina.Timestamp
 
+	tables []*tableBatch // queued writes, in order of first use
+	byName map[string]*tableBatch
+
 	// scratch, reused across rows
 	pending []pendingCell
 	local   []localClock
-	cols    []int
-	buf     []byte
+}
+
+// tableBatch is the writes queued for one table.
+type tableBatch struct {
+	ts      *tableStmts
+	nextKey int64 // 0: not read yet
+	keys    []queuedKey
+	clocks  []queuedClock
+	drops   []int64          // keys whose column clocks go
+	deletes [][]patina.Value // rows that go
+	upserts map[string]*queuedUpserts
+	order   []string // upsert sets in order of first use
+}
+
+type queuedKey struct {
+	key int64
+	pk  []patina.Value
+}
+
+type queuedClock struct {
+	key                         int64
+	cid                         string
+	colVersion, dbVersion, site int64
+	seq                         patina.Seq
+}
+
+type queuedUpserts struct {
+	cols []int
+	rows [][]patina.Value // key values then column values
 }
 
 // pendingCell is an incoming cell that won and will be written.
@@ -190,12 +244,24 @@ type sentinelClock struct {
 	seq                 patina.Seq
 }
 
-// mergeRow applies the changes of one row with DESIGN.md §1's rules: it
-// decides everything in memory against the row's clocks, then writes the
-// sentinel and the winning column clocks in one statement and the row in
-// another.
+func (m *merger) batch(ts *tableStmts) *tableBatch {
+	if b := m.byName[ts.t.Name]; b != nil {
+		return b
+	}
+	b := &tableBatch{ts: ts, upserts: map[string]*queuedUpserts{}}
+	if m.byName == nil {
+		m.byName = map[string]*tableBatch{}
+	}
+	m.byName[ts.t.Name] = b
+	m.tables = append(m.tables, b)
+	return b
+}
+
+// mergeRow decides the changes of one row with DESIGN.md §1's rules and
+// queues the writes. It sees every change of the row in this changeset.
 func (m *merger) mergeRow(ts *tableStmts, changes []patina.Change) error {
 	db, t := m.db, ts.t
+	b := m.batch(ts)
 	pk, err := UnpackPK(changes[0].PK)
 	if err != nil {
 		return err
@@ -213,13 +279,15 @@ func (m *merger) mergeRow(ts *tableStmts, changes []patina.Change) error {
 		return fmt.Errorf("look up key: %w", err)
 	}
 	if !found {
-		if err := bindPK(ts.insertKey, pk); err != nil {
-			return err
+		if b.nextKey == 0 {
+			if b.nextKey, err = m.maxKey(ts); err != nil {
+				return fmt.Errorf("read keys: %w", err)
+			}
+			b.nextKey++
 		}
-		if err := ts.insertKey.Exec(); err != nil {
-			return fmt.Errorf("register key: %w", err)
-		}
-		key = db.w.LastInsertRowID()
+		key = b.nextKey
+		b.nextKey++
+		b.keys = append(b.keys, queuedKey{key: key, pk: pk})
 	}
 	cl := sent.cl
 	alive0 := crdt.IsAlive(cl) // column clocks exist only for live rows
@@ -294,7 +362,61 @@ func (m *merger) mergeRow(ts *tableStmts, changes []patina.Change) error {
 	}
 	m.pending = pending
 
+	// Queue the writes; flush runs them in this order per table: clock
+	// drops, row deletes, keys, clocks, rows.
 	if reset && alive0 {
+		b.drops = append(b.drops, key)
+	}
+	if deleteRow && alive0 {
+		b.deletes = append(b.deletes, pk)
+	}
+	if sentDirty {
+		b.clocks = append(b.clocks, queuedClock{key: key, cid: patina.SentinelColumn, colVersion: sent.cl, dbVersion: sent.dbVersion, site: sent.site, seq: sent.seq})
+	}
+	for i := range pending {
+		c := &pending[i]
+		b.clocks = append(b.clocks, queuedClock{key: key, cid: t.NonPK[c.col], colVersion: c.colVersion, dbVersion: int64(m.version), site: m.site, seq: c.seq})
+	}
+	if crdt.IsAlive(cl) && (touched || len(pending) > 0) {
+		sort.Slice(pending, func(i, j int) bool { return pending[i].col < pending[j].col })
+		set := make([]byte, 0, 3*len(pending))
+		for i := range pending {
+			c := pending[i].col
+			set = append(set, byte(c), byte(c>>8), byte(c>>16))
+		}
+		q := b.upserts[string(set)]
+		if q == nil {
+			q = &queuedUpserts{cols: make([]int, len(pending))}
+			for i := range pending {
+				q.cols[i] = pending[i].col
+			}
+			b.upserts[string(set)] = q
+			b.order = append(b.order, string(set))
+		}
+		row := make([]patina.Value, 0, len(pk)+len(pending))
+		row = append(row, pk...)
+		for i := range pending {
+			row = append(row, pending[i].value)
+		}
+		q.rows = append(q.rows, row)
+	}
+	return nil
+}
+
+// flush writes every queued write.
+func (m *merger) flush() error {
+	for _, b := range m.tables {
+		if err := m.flushTable(b); err != nil {
+			return &tableError{b.ts.t.Name, err}
+		}
+	}
+	m.tables, m.byName = m.tables[:0], nil
+	return nil
+}
+
+func (m *merger) flushTable(b *tableBatch) error {
+	db, ts := m.db, b.ts
+	for _, key := range b.drops {
 		if err := ts.dropCols.BindInt64(1, key); err != nil {
 			return err
 		}
@@ -302,7 +424,7 @@ func (m *merger) mergeRow(ts *tableStmts, changes []patina.Change) error {
 			return fmt.Errorf("drop column clocks: %w", err)
 		}
 	}
-	if deleteRow && alive0 {
+	for _, pk := range b.deletes {
 		if err := bindPK(ts.deleteRow, pk); err != nil {
 			return err
 		}
@@ -310,12 +432,74 @@ func (m *merger) mergeRow(ts *tableStmts, changes []patina.Change) error {
 			return fmt.Errorf("delete row: %w", err)
 		}
 	}
-	if err := m.writeClocks(ts, key, sentDirty, sent, pending); err != nil {
-		return fmt.Errorf("write clocks: %w", err)
+	for keys := b.keys; len(keys) > 0; {
+		n := min(len(keys), batchRows)
+		s, err := db.keyInsert(ts, n)
+		if err != nil {
+			return err
+		}
+		p := 1
+		for _, k := range keys[:n] {
+			s.BindInt64(p, k.key)
+			for i, v := range k.pk {
+				if err := bindValue(s, p+1+i, v); err != nil {
+					return err
+				}
+			}
+			p += 1 + len(k.pk)
+		}
+		if err := s.Exec(); err != nil {
+			return fmt.Errorf("register keys: %w", err)
+		}
+		if got := db.ap.c.Changes(); got != int64(n) {
+			// Two key encodings that the key columns' affinity makes
+			// equal (INTEGER 1 and TEXT '1'): a malformed changeset.
+			return fmt.Errorf("register keys: %d of %d keys are duplicates after type affinity", int64(n)-got, n)
+		}
+		keys = keys[n:]
 	}
-	if crdt.IsAlive(cl) && (touched || len(pending) > 0) {
-		if err := m.writeRow(ts, pk, pending); err != nil {
-			return fmt.Errorf("write row: %w", err)
+	for clocks := b.clocks; len(clocks) > 0; {
+		n := min(len(clocks), batchRows)
+		s, err := db.clockUpsert(ts, n)
+		if err != nil {
+			return err
+		}
+		for i, c := range clocks[:n] {
+			p := 1 + 7*i
+			s.BindInt64(p, c.key)
+			s.BindText(p+1, c.cid)
+			s.BindInt64(p+2, c.colVersion)
+			s.BindInt64(p+3, c.dbVersion)
+			s.BindInt64(p+4, c.site)
+			s.BindInt64(p+5, int64(c.seq))
+			s.BindInt64(p+6, int64(m.ts))
+		}
+		if err := s.Exec(); err != nil {
+			return fmt.Errorf("write clocks: %w", err)
+		}
+		clocks = clocks[n:]
+	}
+	for _, set := range b.order {
+		q := b.upserts[set]
+		for rows := q.rows; len(rows) > 0; {
+			n := min(len(rows), batchRows)
+			s, err := db.rowUpsert(ts, set, q.cols, n)
+			if err != nil {
+				return err
+			}
+			p := 1
+			for _, row := range rows[:n] {
+				for _, v := range row {
+					if err := bindValue(s, p, v); err != nil {
+						return err
+					}
+					p++
+				}
+			}
+			if err := s.Exec(); err != nil {
+				return fmt.Errorf("write rows: %w", err)
+			}
+			rows = rows[n:]
 		}
 	}
 	return nil
@@ -335,6 +519,15 @@ func (m *merger) lookup(ts *tableStmts, pk []patina.Value) (key int64, found boo
 		sent = sentinelClock{cl: s.ColumnInt64(1), site: s.ColumnInt64(2), dbVersion: s.ColumnInt64(3)}
 	}
 	return key, true, sent, nil
+}
+
+func (m *merger) maxKey(ts *tableStmts) (int64, error) {
+	s := ts.maxKey
+	defer s.Reset()
+	if !s.Step() {
+		return 0, s.Err()
+	}
+	return s.ColumnInt64(0), nil
 }
 
 func (m *merger) loadClocks(ts *tableStmts, key int64) error {
@@ -372,58 +565,4 @@ func (m *merger) value(ts *tableStmts, pk []patina.Value, col int) (patina.Value
 		return columnValue(s, 0), nil
 	}
 	return patina.Null(), s.Err()
-}
-
-func (m *merger) writeClocks(ts *tableStmts, key int64, sentDirty bool, sent sentinelClock, pending []pendingCell) error {
-	n := len(pending)
-	if sentDirty {
-		n++
-	}
-	if n == 0 {
-		return nil
-	}
-	s, err := m.db.clockUpsert(ts, n)
-	if err != nil {
-		return err
-	}
-	s.BindInt64(1, key)
-	p := 2
-	bind := func(cid string, colVersion, dbVersion, site int64, seq patina.Seq) {
-		s.BindText(p, cid)
-		s.BindInt64(p+1, colVersion)
-		s.BindInt64(p+2, dbVersion)
-		s.BindInt64(p+3, site)
-		s.BindInt64(p+4, int64(seq))
-		s.BindInt64(p+5, int64(m.ts))
-		p += 6
-	}
-	if sentDirty {
-		bind(patina.SentinelColumn, sent.cl, sent.dbVersion, sent.site, sent.seq)
-	}
-	for i := range pending {
-		c := &pending[i]
-		bind(ts.t.NonPK[c.col], c.colVersion, int64(m.version), m.site, c.seq)
-	}
-	return s.Exec()
-}
-
-func (m *merger) writeRow(ts *tableStmts, pk []patina.Value, pending []pendingCell) error {
-	sort.Slice(pending, func(i, j int) bool { return pending[i].col < pending[j].col })
-	m.cols = m.cols[:0]
-	for i := range pending {
-		m.cols = append(m.cols, pending[i].col)
-	}
-	s, err := m.db.rowUpsert(ts, m.cols, m.buf)
-	if err != nil {
-		return err
-	}
-	if err := bindPK(s, pk); err != nil {
-		return err
-	}
-	for i := range pending {
-		if err := bindValue(s, len(pk)+1+i, pending[i].value); err != nil {
-			return err
-		}
-	}
-	return s.Exec()
 }

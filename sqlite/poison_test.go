@@ -50,6 +50,10 @@ func TestDB_Apply_Poison(t *testing.T) {
 		{"column at even cl", mutate(good, func(c *patina.Changeset) { c.Changes[1].CL = 2 }), "machines", "changed at even causal length"},
 		{"zero cl", mutate(good, func(c *patina.Changeset) { c.Changes[1].CL = 0 }), "machines", "causal length 0 is not positive"},
 		{"NULL into NOT NULL", mutate(good, func(c *patina.Changeset) { c.Changes[1].Value = patina.Null() }), "machines", "NOT NULL constraint failed"},
+		{"one key in two encodings", patina.Changeset{Actor: a.Actor(), Version: 3, Seqs: patina.Range{Start: 0, End: 1}, LastSeq: 1, Changes: []patina.Change{
+			{Table: "pairs", PK: PackPK([]patina.Value{patina.Int(1), patina.Blob([]byte{0})}), Column: "-1", ColVersion: 1, CL: 1, Seq: 0},
+			{Table: "pairs", PK: PackPK([]patina.Value{patina.Text("1"), patina.Blob([]byte{0})}), Column: "-1", ColVersion: 1, CL: 1, Seq: 1},
+		}}, "pairs", "duplicates after type affinity"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

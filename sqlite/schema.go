@@ -31,6 +31,8 @@ type Table struct {
 	Indexes map[string]string
 
 	nonPKIdx map[string]int // NonPK name -> index
+	sqlCells string         // see cellsSQL
+	sqlRows  string         // see rowsSQL
 }
 
 func (t *Table) column(name string) *Column {
@@ -294,6 +296,7 @@ func inspectTable(conn *sqlite3.Conn, name string) (*Table, error) {
 	for i, c := range t.NonPK {
 		t.nonPKIdx[c] = i
 	}
+	t.sqlCells, t.sqlRows = t.cellsSQL(), t.rowsSQL()
 
 	stmt, _, err = conn.Prepare(`SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`)
 	if err != nil {

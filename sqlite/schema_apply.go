@@ -72,6 +72,9 @@ func (db *DB) ApplySchema(files []SchemaFile) error {
 	}
 	db.schema.Store(s)
 	db.resetStmts()
+	if err := db.ap.reset(); err != nil {
+		return fmt.Errorf("apply schema: reload on the apply connection: %w", err)
+	}
 	if db.deferred > 0 {
 		if err := db.retryDeferred(); err != nil {
 			return fmt.Errorf("apply schema: retry deferred changes: %w", err)

@@ -13,10 +13,11 @@ import (
 //	                 is a column name or "-1", the sentinel whose col_version is
 //	                 the row's causal length
 //
-// and three pure-SQL triggers, so a write from any SQLite client (the sqlite3
+// and pure-SQL triggers, so a write from any SQLite client (the sqlite3
 // shell while the agent is down, say) is captured too. The triggers read the
-// transaction's version, next seq and HLC timestamp from __patina_ctl and are
-// off while __patina_ctl.sync = 1 (remote apply).
+// transaction's version, next seq and HLC timestamp from __patina_ctl. Remote
+// changes are merged on a connection with triggers disabled, so the triggers
+// need no flag to tell them apart.
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
@@ -60,7 +61,11 @@ func (t *Table) bookkeepingDDL() []string {
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (key INTEGER PRIMARY KEY, %s, UNIQUE (%s))`,
 			pksTable(t.Name), strings.Join(defs, ", "), strings.Join(cols, ", ")),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (key INTEGER NOT NULL, cid TEXT NOT NULL, col_version INTEGER NOT NULL, db_version INTEGER NOT NULL, site INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (key, cid)) WITHOUT ROWID`,
+		// No NOT NULL on the clock columns (nothing writes NULL there): the
+		// remote apply writes clocks with multi-row INSERT OR REPLACE, and
+		// with no constraint that could abort it halfway SQLite needs no
+		// statement journal for it.
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (key INTEGER NOT NULL, cid TEXT NOT NULL, col_version INTEGER, db_version INTEGER, site INTEGER, seq INTEGER, ts INTEGER, PRIMARY KEY (key, cid)) WITHOUT ROWID`,
 			clockTable(t.Name)),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (site, db_version)`,
 			quoteIdent(t.Name+"__patina_clock_sitedbv"), clockTable(t.Name)),
@@ -81,8 +86,6 @@ func (t *Table) dropTriggersDDL() []string {
 	}
 	return out
 }
-
-const syncOff = `(SELECT sync FROM __patina_ctl WHERE id = 0) = 0`
 
 // insertBody captures the insert of row `ref` (NEW): the pk key, the
 // sentinel (1 for a new row, next odd after a delete, unchanged for INSERT OR
@@ -147,12 +150,12 @@ func (t *Table) pkChanged() string {
 func (t *Table) triggersDDL() []string {
 	name := t.triggerNames()
 	out := []string{
-		fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER INSERT ON %s WHEN %s BEGIN\n%sEND",
-			quoteIdent(name[0]), quoteIdent(t.Name), syncOff, t.insertBody("NEW")),
-		fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s WHEN %s AND %s BEGIN\n%s%sEND",
-			quoteIdent(name[2]), quoteIdent(t.Name), syncOff, t.pkChanged(), t.deleteBody("OLD"), t.insertBody("NEW")),
-		fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER DELETE ON %s WHEN %s BEGIN\n%sEND",
-			quoteIdent(name[3]), quoteIdent(t.Name), syncOff, t.deleteBody("OLD")),
+		fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER INSERT ON %s BEGIN\n%sEND",
+			quoteIdent(name[0]), quoteIdent(t.Name), t.insertBody("NEW")),
+		fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s WHEN %s BEGIN\n%s%sEND",
+			quoteIdent(name[2]), quoteIdent(t.Name), t.pkChanged(), t.deleteBody("OLD"), t.insertBody("NEW")),
+		fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER DELETE ON %s BEGIN\n%sEND",
+			quoteIdent(name[3]), quoteIdent(t.Name), t.deleteBody("OLD")),
 	}
 	if len(t.NonPK) > 0 {
 		diff := make([]string, len(t.NonPK))
@@ -169,8 +172,8 @@ func (t *Table) triggersDDL() []string {
     db_version = excluded.db_version, site = 0, seq = excluded.seq, ts = excluded.ts;
 UPDATE __patina_ctl SET seq = seq + %d WHERE id = 0;
 `, clockTable(t.Name), pksTable(t.Name), strings.Join(values, " UNION ALL "), t.pkMatch("k.", "NEW."), len(t.NonPK)+1)
-		out = append(out, fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s WHEN %s AND NOT %s AND (%s) BEGIN\n%sEND",
-			quoteIdent(name[1]), quoteIdent(t.Name), syncOff, t.pkChanged(), strings.Join(diff, " OR "), body))
+		out = append(out, fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s WHEN NOT %s AND (%s) BEGIN\n%sEND",
+			quoteIdent(name[1]), quoteIdent(t.Name), t.pkChanged(), strings.Join(diff, " OR "), body))
 	}
 	return out
 }
