@@ -225,3 +225,37 @@ func (c *Changeset) Chunks(maxBytes int, size func(*Change) int) []Changeset {
 	}
 	return out
 }
+
+// Validate checks what can be checked of a changeset without a database:
+// versions start at 1, seq ranges fit last_seq, every change sits inside
+// its chunk's range, causal lengths are positive and values storable. A
+// changeset failing it is poison wherever it goes.
+func (c *Changeset) Validate() error {
+	if c.Version == 0 {
+		return Errorf(EINVALID, "changeset of actor %s: version 0 does not exist (versions start at 1)", c.Actor)
+	}
+	if c.Cleared {
+		if c.ClearedTo < c.Version || len(c.Changes) > 0 {
+			return Errorf(EINVALID, "changeset of actor %s: cleared range %d..=%d is empty or carries changes", c.Actor, c.Version, c.ClearedTo)
+		}
+		return nil
+	}
+	if c.Seqs.Start > c.Seqs.End || c.Seqs.End > c.LastSeq {
+		return Errorf(EINVALID, "changeset of actor %s version %d: seq range %v does not fit last seq %d", c.Actor, c.Version, c.Seqs, c.LastSeq)
+	}
+	for i := range c.Changes {
+		ch := &c.Changes[i]
+		switch {
+		case ch.Table == "":
+			return Errorf(EINVALID, "changeset of actor %s version %d: change %d names no table", c.Actor, c.Version, i)
+		case ch.Seq < c.Seqs.Start || ch.Seq > c.Seqs.End:
+			return Errorf(EINVALID, "changeset of actor %s version %d: table %q: seq %d outside the chunk's range %v", c.Actor, c.Version, ch.Table, ch.Seq, c.Seqs)
+		case ch.CL <= 0:
+			return Errorf(EINVALID, "changeset of actor %s version %d: table %q: causal length %d is not positive", c.Actor, c.Version, ch.Table, ch.CL)
+		}
+		if err := ch.Value.Validate(); err != nil {
+			return Errorf(EINVALID, "changeset of actor %s version %d: table %q column %q: %s", c.Actor, c.Version, ch.Table, ch.Column, ErrorMessage(err))
+		}
+	}
+	return nil
+}

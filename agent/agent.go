@@ -191,6 +191,12 @@ func (a *Agent) Query(ctx context.Context, st patina.Statement) (patina.Rows, er
 }
 
 // HandleChangesets enqueues changesets from a peer; it never blocks.
+//
+// What is new here (not seen recently) and passes Changeset.Validate is
+// forwarded at once, before it is applied: a relay's apply (waiting for a
+// batch, for the write lock held by a sync batch, for the disk) stays off
+// the latency path of every node behind it. Validation first, so a
+// malformed changeset stops at the first node (INCIDENTS.md #5).
 func (a *Agent) HandleChangesets(from patina.ActorID, css []patina.Changeset, ttl int) {
 	a.init()
 	self := a.Store.Actor()
@@ -198,7 +204,9 @@ func (a *Agent) HandleChangesets(from patina.ActorID, css []patina.Changeset, tt
 		if cs.Actor == self {
 			continue
 		}
-		a.q.push(inbound{cs: cs, from: from, ttl: ttl})
+		if a.q.push(inbound{cs: cs, from: from, ttl: ttl}) && ttl > 0 && cs.Validate() == nil {
+			a.Broadcaster.Forward(cs, from, ttl)
+		}
 	}
 }
 

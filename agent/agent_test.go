@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -146,37 +147,42 @@ func cs(origin byte, v patina.Version) patina.Changeset {
 		Changes: []patina.Change{{Table: "machines", PK: []byte{1}, Column: "state", Value: patina.Text("x")}}}
 }
 
-func TestAgent_ApplyBatchForwarding(t *testing.T) {
+func TestAgent_ForwardsOnReceiptOnlyNewValidWithTTL(t *testing.T) {
 	f := newFake()
-	outcomes := map[patina.Version]patina.ApplyOutcome{
-		1: patina.ApplyNew, 2: patina.ApplyDuplicate, 3: patina.ApplyBuffered,
-		4: patina.ApplyDeferred, 5: patina.ApplyRejected,
-	}
-	f.outcome = func(c patina.Changeset) (patina.ApplyOutcome, error) {
-		o := outcomes[c.Version%10]
-		if o == patina.ApplyRejected {
-			return o, errors.New("poison")
-		}
-		return o, nil
-	}
 	a := MustOpen(t, f.agent())
-	var items []inbound
-	for v := patina.Version(1); v <= 5; v++ {
-		items = append(items, inbound{cs: cs(1, v), from: actor(9), ttl: 2})                // broadcast, ttl left
-		items = append(items, inbound{cs: cs(2, v+10), from: actor(9), ttl: 0})             // broadcast, ttl spent
-		items = append(items, inbound{cs: cs(3, v+20), from: actor(9), sync: true, ttl: 2}) // from sync
+	// Forwarding is synchronous in HandleChangesets: checked right after it
+	// returns, whatever the apply loop is doing.
+	valid := func(origin byte, v patina.Version) patina.Changeset {
+		c := cs(origin, v)
+		c.Changes[0].CL = 1
+		return c
 	}
-	a.applyBatch(items)
-
+	bad := valid(1, 3)
+	bad.Changes[0].Value = patina.Real(math.NaN())
+	a.HandleChangesets(actor(9), []patina.Changeset{valid(1, 1), valid(1, 2), bad}, 2)
+	a.HandleChangesets(actor(8), []patina.Changeset{valid(1, 1)}, 2) // duplicate of a recent one
+	a.HandleChangesets(actor(9), []patina.Changeset{valid(2, 1)}, 0) // hop budget spent
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	var got []string
 	for _, fw := range f.forwarded {
 		got = append(got, fmt.Sprintf("%x/v%d from %x ttl %d", fw.cs.Actor[0], fw.cs.Version, fw.from[0], fw.ttl))
 	}
-	want := []string{"1/v1 from 9 ttl 2", "1/v3 from 9 ttl 2"}
+	f.mu.Unlock()
+	want := []string{"1/v1 from 9 ttl 2", "1/v2 from 9 ttl 2"}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
-		t.Fatalf("forwarded %q, want only the new and buffered broadcast items with ttl left: %q", got, want)
+		t.Fatalf("forwarded %q, want the new valid items with ttl left, at once: %q", got, want)
+	}
+}
+
+func TestAgent_ApplyBatchDoesNotForward(t *testing.T) {
+	f := newFake()
+	f.outcome = func(c patina.Changeset) (patina.ApplyOutcome, error) { return patina.ApplyNew, nil }
+	a := MustOpen(t, f.agent())
+	a.applyBatch([]inbound{{cs: cs(1, 1), from: actor(9), ttl: 2}, {cs: cs(3, 1), from: actor(9), sync: true, ttl: 2}})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.forwarded) != 0 {
+		t.Fatalf("apply forwarded %d items; forwarding happens on receipt", len(f.forwarded))
 	}
 }
 

@@ -69,13 +69,7 @@ func (a *Agent) applyBatch(items []inbound) {
 		it := items[i]
 		switch out {
 		case patina.ApplyNew, patina.ApplyBuffered:
-			// Forward only what was new here, only broadcast items (sync
-			// items were pulled, not pushed) and only while the TTL lasts.
-			// A deferred changeset waits for schema this node lacks; it
-			// is not vouched for by this node, so it is not forwarded.
-			if !it.sync && it.ttl > 0 {
-				a.Broadcaster.Forward(it.cs, it.from, it.ttl)
-			}
+			// Forwarding happened on receipt (HandleChangesets).
 			if out == patina.ApplyNew {
 				fresh = append(fresh, it.cs)
 				if it.cs.TS != 0 {
