@@ -5,7 +5,9 @@
 #   ./run.sh                       # everything: build times + 3 runs
 #   RUNS=5 ./run.sh                # more runs
 #   SKIP_BUILD_TIMES=1 ./run.sh    # skip the cold-build timing (~5 min)
+#   SKIP_VARIANTS=1 ./run.sh       # skip the capture-variant runs (~4 min)
 #   DIRS="/dev/shm" ROWS=20000 ./run.sh
+#   DRIVERS="mattn;ncruces -api=direct" RUNS=7 ./run.sh   # paired A/B of two drivers
 #
 # Runs are interleaved (run 1 of every driver, then run 2, ...) so that noise
 # from the VM spreads over all drivers. The raw RESULT lines are kept in
@@ -51,7 +53,8 @@ fi
 
 go build -o "$BIN/" ./cmd/...
 
-RUNNERS=("mattn" "modernc" "ncruces -api=sql" "ncruces -api=direct")
+# DRIVERS="mattn;ncruces -api=direct" runs a subset; the first is the reference.
+IFS=';' read -r -a RUNNERS <<<"${DRIVERS:-mattn;modernc;ncruces -api=sql;ncruces -api=direct}"
 for run in $(seq "$RUNS"); do
 	for dir in $DIRS; do
 		for r in "${RUNNERS[@]}"; do
@@ -64,5 +67,26 @@ for run in $(seq "$RUNS"); do
 	done
 done
 
+# Where does the capture overhead go? Capture variants that are NOT patina's
+# design (see harness.CaptureVariant), tmpfs only, on mattn and ncruces direct.
+if [[ -z "${SKIP_VARIANTS:-}" ]]; then
+	VRES=$OUT/variants.tsv
+	: >"$VRES"
+	for run in $(seq "$RUNS"); do
+		for v in noindex onestmt onestmt-noindex; do
+			for r in "mattn" "ncruces -api=direct"; do
+				echo "variant run $run/$RUNS $v $r (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+				# shellcheck disable=SC2086
+				"$BIN"/$r -dir /dev/shm -rows "$ROWS" -only raw,capture -variant "$v" >>"$VRES"
+			done
+		done
+	done
+fi
+
 "$BIN/report" <"$RES"
+if [[ -z "${SKIP_VARIANTS:-}" ]]; then
+	echo
+	echo "## Capture variants (not patina's design), /dev/shm"
+	"$BIN/report" <"$VRES" | sed -n '/per wall-clock second (median/,/^Relative/p;/per CPU second/,/^Relative/p' | grep -v '^Relative'
+fi
 echo >&2 "raw lines: $RES"

@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -49,11 +51,13 @@ type Opener func(path string) (Conn, error)
 
 // Options of one benchmark process.
 type Options struct {
-	Driver string // label printed in the results
-	Dir    string // parent directory for the databases (/dev/shm, /tmp)
-	Rows   int
-	Runs   int
-	Only   string // comma-free single workload name, or "" for all
+	Driver  string // label printed in the results
+	Dir     string // parent directory for the databases (/dev/shm, /tmp)
+	Rows    int
+	Runs    int
+	Only    string // comma-separated workloads (raw,capture,apply), "" for all
+	Variant string // capture variant (see CaptureVariant), "" for patina's
+	CacheKB int    // PRAGMA cache_size = -CacheKB when > 0; SQLite's default (2 MB) otherwise
 }
 
 // Flags parses the common command line.
@@ -62,9 +66,24 @@ func Flags(driver string) Options {
 	flag.StringVar(&o.Dir, "dir", os.TempDir(), "directory for the database files")
 	flag.IntVar(&o.Rows, "rows", 100_000, "rows per workload")
 	flag.IntVar(&o.Runs, "runs", 1, "repetitions of each workload")
-	flag.StringVar(&o.Only, "only", "", "run only raw|capture|apply (read runs with raw)")
+	flag.StringVar(&o.Only, "only", "", "comma-separated subset of raw,capture,apply (read runs with raw)")
+	flag.StringVar(&o.Variant, "variant", "", "capture variant: noindex | onestmt | onestmt-noindex (not patina's design)")
+	flag.IntVar(&o.CacheKB, "cache-kb", 0, "PRAGMA cache_size in KiB (0: SQLite's default, 2000 KiB)")
 	flag.Parse()
+	cacheKB = o.CacheKB
 	return o
+}
+
+// Label is the driver name printed in the results.
+func (o Options) Label() string {
+	l := o.Driver
+	if o.Variant != "" {
+		l += " [" + o.Variant + "]"
+	}
+	if o.CacheKB > 0 {
+		l += fmt.Sprintf(" [cache %d KiB]", o.CacheKB)
+	}
+	return l
 }
 
 // Row is one row of the services table.
@@ -109,13 +128,13 @@ func Main(o Options, open Opener) {
 	for run := 0; run < o.Runs; run++ {
 		dir, err := os.MkdirTemp(o.Dir, "patina-drv-")
 		check(err)
-		do := func(name string) bool { return o.Only == "" || o.Only == name }
+		do := func(name string) bool { return o.Only == "" || slices.Contains(strings.Split(o.Only, ","), name) }
 		if do("raw") {
 			report(o, "raw_rows_s", Raw(open, filepath.Join(dir, "raw.db"), rows))
 			report(o, "read_s", Read(open, filepath.Join(dir, "raw.db"), rows))
 		}
 		if do("capture") {
-			report(o, "capture_rows_s", Capture(open, filepath.Join(dir, "capture.db"), rows))
+			report(o, "capture_rows_s", Capture(open, filepath.Join(dir, "capture.db"), rows, o.Variant))
 		}
 		if do("apply") {
 			report(o, "apply_rows_s", Apply(open, filepath.Join(dir, "apply.db"), rows))
@@ -130,8 +149,8 @@ func Main(o Options, open Opener) {
 type Rate struct{ Wall, CPU float64 }
 
 func report(o Options, metric string, r Rate) {
-	fmt.Printf("RESULT\t%s\t%s\t%s\t%.0f\n", o.Driver, o.Dir, metric, r.Wall)
-	fmt.Printf("RESULT\t%s\t%s\t%s_cpu\t%.0f\n", o.Driver, o.Dir, metric, r.CPU)
+	fmt.Printf("RESULT\t%s\t%s\t%s\t%.0f\n", o.Label(), o.Dir, metric, r.Wall)
+	fmt.Printf("RESULT\t%s\t%s\t%s_cpu\t%.0f\n", o.Label(), o.Dir, metric, r.CPU)
 }
 
 func check(err error) {
@@ -155,11 +174,16 @@ func mustExec(c Conn, sql string) {
 	}
 }
 
+var cacheKB int
+
 func openDB(open Opener, path string) Conn {
 	c, err := open(path)
 	check(err)
 	mustExec(c, "PRAGMA journal_mode=WAL")
 	mustExec(c, "PRAGMA synchronous=NORMAL")
+	if cacheKB > 0 {
+		mustExec(c, fmt.Sprintf("PRAGMA cache_size=-%d", cacheKB))
+	}
 	return c
 }
 

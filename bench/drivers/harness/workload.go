@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 )
 
 // Schema is the services table plus patina's bookkeeping and capture
@@ -53,6 +54,38 @@ BEGIN
       site = 0, seq = excluded.seq, ts = excluded.ts;
   UPDATE __patina_ctl SET seq = seq + 5 WHERE id = 0;
 END`,
+}
+
+// CaptureVariants are alternative capture schemas, measured with -variant to
+// see where the capture overhead goes. They are not patina's design.
+//   - noindex: without the (site, db_version) clock index;
+//   - onestmt: the four column clock upserts as one INSERT … SELECT joined
+//     with a VALUES list (one pk lookup instead of four);
+//   - onestmt-noindex: both.
+func CaptureVariant(name string) ([]string, error) {
+	var out []string
+	for _, q := range CaptureSchema {
+		switch {
+		case strings.HasPrefix(q, "CREATE INDEX") && strings.HasSuffix(name, "noindex"):
+			continue
+		case strings.HasPrefix(q, "CREATE TRIGGER") && strings.HasPrefix(name, "onestmt"):
+			i := strings.Index(q, "  INSERT INTO services__patina_clock(key, cid, col_version, db_version, site, seq, ts)\n    SELECT p.key, 'name'")
+			j := strings.Index(q, "  UPDATE __patina_ctl SET seq")
+			q = q[:i] + `  INSERT INTO services__patina_clock(key, cid, col_version, db_version, site, seq, ts)
+    SELECT p.key, x.column1, 1, c.db_version, 0, c.seq + x.column2, c.ts
+    FROM services__patina_pks p, __patina_ctl c, (VALUES ('name', 1), ('port', 2), ('weight', 3), ('meta', 4)) x
+    WHERE p.id = NEW.id AND c.id = 0
+    ON CONFLICT (key, cid) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version,
+      site = 0, seq = excluded.seq, ts = excluded.ts;
+` + q[j:]
+		}
+		out = append(out, q)
+	}
+	switch name {
+	case "", "noindex", "onestmt", "onestmt-noindex":
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown capture variant %q", name)
 }
 
 const (
@@ -141,10 +174,12 @@ func Read(open Opener, path string, rows []Row) Rate {
 
 // Capture inserts rows into a fresh database with the capture trigger, one
 // version per transaction; rows/s.
-func Capture(open Opener, path string, rows []Row) Rate {
+func Capture(open Opener, path string, rows []Row, variant string) Rate {
+	schema, err := CaptureVariant(variant)
+	check(err)
 	c := openDB(open, path)
 	defer c.Close()
-	setup(c, Schema, CaptureSchema)
+	setup(c, Schema, schema)
 	ins := mustPrepare(c, insertSQL)
 	ctl := mustPrepare(c, `UPDATE __patina_ctl SET db_version = ?, seq = 0, ts = ? WHERE id = 0`)
 	start := startTimer()

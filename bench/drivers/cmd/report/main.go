@@ -59,6 +59,7 @@ func main() {
 		return fmt.Sprintf("%s (%s–%s)", k(med), k(lo), k(hi))
 	}
 	med := func(d, dir, m string) float64 { v, _, _, _ := stat(d, dir, m, 1); return v }
+	best := func(d, dir, m string) float64 { _, _, v, _ := stat(d, dir, m, 1); return v }
 	for _, dir := range dirs {
 		for _, sfx := range []string{"", "_cpu"} {
 			n := len(vals[key{drivers[0], dir, "raw_rows_s" + sfx}])
@@ -79,16 +80,30 @@ func main() {
 					cell(d, dir, "read_s"+sfx, 1))
 			}
 			ref := drivers[0]
-			fmt.Printf("\nRelative to %s (medians; >1 = faster):\n\n", ref)
+			fmt.Printf("\nRelative to %s: median (min–max) of the per-run ratios, run i of a driver against run i of %s, which ran minutes apart (>1 = faster):\n\n", ref, ref)
 			fmt.Println("| driver | raw | capture | apply | point read |")
 			fmt.Println("|---|---|---|---|---|")
-			for _, d := range drivers {
+			for _, d := range drivers[1:] {
 				fmt.Printf("| %s |", d)
 				for _, m := range []string{"raw_rows_s", "capture_rows_s", "apply_rows_s", "read_s"} {
-					fmt.Printf(" %s |", ratio(med(d, dir, m+sfx), med(ref, dir, m+sfx), ""))
+					fmt.Printf(" %s |", paired(vals[key{d, dir, m + sfx}], vals[key{ref, dir, m + sfx}]))
 				}
 				fmt.Println()
 			}
+		}
+	}
+	for _, dir := range dirs {
+		n := len(vals[key{drivers[0], dir, "raw_rows_s"}])
+		fmt.Printf("\n### %s, best of %d runs per wall-clock second (the run least disturbed by other load)\n\n", dir, n)
+		fmt.Println("| driver | raw rows/s | capture rows/s | capture_vs_raw | apply cells/s | apply_vs_raw | point reads/s | vs mattn: raw / capture / apply / read |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+		ref := drivers[0]
+		for _, d := range drivers {
+			raw, capt, app, rd := best(d, dir, "raw_rows_s"), best(d, dir, "capture_rows_s"), best(d, dir, "apply_rows_s"), best(d, dir, "read_s")
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s |\n", d, k(raw), k(capt), ratio(raw, capt, "x"),
+				k(4*app), ratio(app, raw, ""), k(rd),
+				ratio(raw, best(ref, dir, "raw_rows_s"), ""), ratio(capt, best(ref, dir, "capture_rows_s"), ""),
+				ratio(app, best(ref, dir, "apply_rows_s"), ""), ratio(rd, best(ref, dir, "read_s"), ""))
 		}
 	}
 	if len(loads) > 0 {
@@ -104,6 +119,21 @@ func main() {
 			fmt.Printf("| %s |\n", strings.Join(b, " | "))
 		}
 	}
+}
+
+// paired is the median (min–max) of a[i]/b[i].
+func paired(a, b []float64) string {
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] != 0 {
+			r = append(r, a[i]/b[i])
+		}
+	}
+	if len(r) == 0 {
+		return "–"
+	}
+	slices.Sort(r)
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(r), r[0], r[len(r)-1])
 }
 
 func median(v []float64) float64 {
@@ -122,6 +152,9 @@ func ratio(a, b float64, suffix string) string {
 
 // k formats a rate with a thousands separator.
 func k(v float64) string {
+	if v == 0 {
+		return "–"
+	}
 	s := strconv.FormatInt(int64(v+0.5), 10)
 	var b strings.Builder
 	for i, r := range s {
