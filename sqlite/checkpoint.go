@@ -27,15 +27,18 @@ func (db *DB) startCheckpointer() error {
 	if db.WALMaxBytes <= 0 {
 		db.WALMaxBytes = DefaultWALMaxBytes
 	}
-	c, err := openConn(db.Path)
-	if err != nil {
-		return err
-	}
 	db.ckptStop = make(chan struct{})
 	db.ckptDone = make(chan struct{})
 	go func() {
 		defer close(db.ckptDone)
-		defer c.Close()
+		// The connection opens at the first tick: a store opened and
+		// closed within a second (tests, CLI commands) never pays for it.
+		var c *sqlite3.Conn
+		defer func() {
+			if c != nil {
+				c.Close()
+			}
+		}()
 		t := time.NewTicker(db.CheckpointInterval)
 		defer t.Stop()
 		for {
@@ -43,6 +46,13 @@ func (db *DB) startCheckpointer() error {
 			case <-db.ckptStop:
 				return
 			case <-t.C:
+			}
+			if c == nil {
+				var err error
+				if c, err = openConn(db.Path); err != nil {
+					c = nil
+					continue // try again next tick
+				}
 			}
 			mode := sqlite3.CHECKPOINT_PASSIVE
 			if fi, err := os.Stat(db.Path + "-wal"); err == nil && fi.Size() > db.WALMaxBytes {

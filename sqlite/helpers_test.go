@@ -2,11 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -24,20 +27,93 @@ CREATE TABLE kv (k BLOB NOT NULL PRIMARY KEY, v ANY) WITHOUT ROWID;
 // TB is what the helpers need of a test: testing.TB and *rapid.T both fit.
 type TB = rapid.TB
 
-// MustOpen opens a store in a temp dir with the given schema.
+// MustOpen opens a store in a temp dir with the given schema. Stores with a
+// schema start as a copy of a template file that has it (ApplySchema costs
+// most of an open, ten times more under -race), with a fresh actor id.
 func MustOpen(tb testing.TB, schema string) *DB {
 	tb.Helper()
-	db := NewDB(filepath.Join(tb.TempDir(), "state.db"))
+	path := filepath.Join(tb.TempDir(), "state.db")
+	if schema != "" {
+		copyFile(tb, templateFor(tb, schema), path)
+	}
+	db := NewDB(path)
+	db.ReadConns = 1 // each connection parses the schema (triggers included)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	if schema != "" {
-		if err := db.ApplySchema([]SchemaFile{{Name: "test.sql", SQL: schema}}); err != nil {
+		var a patina.ActorID
+		if _, err := rand.Read(a[:]); err != nil {
 			tb.Fatal(err)
+		}
+		setActor(tb, db, a)
+		if got := len(db.Schema().Tables); got == 0 {
+			tb.Fatalf("template store has no tables")
 		}
 	}
 	return db
+}
+
+var (
+	templateMu   sync.Mutex
+	templateDir  string
+	templatePath = map[string]string{} // schema -> file
+)
+
+// templateFor returns a closed store file with schema applied and nothing
+// else.
+func templateFor(tb testing.TB, schema string) string {
+	tb.Helper()
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	if p, ok := templatePath[schema]; ok {
+		return p
+	}
+	if templateDir == "" {
+		dir, err := os.MkdirTemp("", "patina-sqlite-templates-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		templateDir = dir
+	}
+	p := filepath.Join(templateDir, fmt.Sprintf("t%d.db", len(templatePath)))
+	db := NewDB(p)
+	db.ReadConns = 1
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.ApplySchema([]SchemaFile{{Name: "test.sql", SQL: schema}}); err != nil {
+		db.Close()
+		tb.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := os.Stat(p + "-wal"); err == nil {
+		tb.Fatalf("template %s kept its WAL", p)
+	}
+	templatePath[schema] = p
+	return p
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if templateDir != "" {
+		os.RemoveAll(templateDir)
+	}
+	os.Exit(code)
 }
 
 // MustExec runs statements as one transaction.

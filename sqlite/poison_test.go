@@ -145,3 +145,45 @@ func TestDB_Apply_PoisonChunk(t *testing.T) {
 	MustApply(t, b, last)
 	assertConverged(t, a, b)
 }
+
+// TestDB_Apply_PoisonFromNewActor rejects the first changeset ever seen
+// from an actor, whole transactions roll back, and the site ordinals the
+// store hands out stay consistent with the file across a restart.
+func TestDB_Apply_PoisonFromNewActor(t *testing.T) {
+	a, c, b := MustOpen(t, testSchema), MustOpen(t, testSchema), MustOpen(t, testSchema)
+	orig := MustExec(t, a, `INSERT INTO machines (id) VALUES ('x')`)
+	bad := *orig
+	bad.Changes = slices.Clone(bad.Changes)
+	bad.Changes[1].Value = patina.Null() // NOT NULL column
+	res, err := b.Apply(context.Background(), []patina.Changeset{bad})
+	if err != nil || res.Outcomes[0] != patina.ApplyRejected {
+		t.Fatalf("%v %v", res, err)
+	}
+	// A cancelled Apply rolls back everything, sites included.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.Apply(ctx, []patina.Changeset{*MustExec(t, c, `INSERT INTO machines (id) VALUES ('y')`)}); err == nil {
+		t.Fatal("cancelled apply succeeded")
+	}
+	good := MustExec(t, c, `INSERT INTO machines (id) VALUES ('z')`)
+	MustApply(t, b, *good)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	got := MustChangesFor(t, b, c.Actor(), patina.Range{Start: 1, End: 10}, 0)
+	if len(got) != 1 || got[0].Version != good.Version || len(got[0].Changes) != len(good.Changes) {
+		t.Fatalf("after restart B serves %+v", got)
+	}
+	if st := b.SyncState(); st.Heads[c.Actor()] != 2 || !slices.Equal(st.Gaps[c.Actor()], []patina.Range{{Start: 1, End: 1}}) {
+		t.Fatalf("state %+v", st)
+	}
+	syncPair(t, c, b, 0)
+	MustApply(t, b, *orig)
+	syncPair(t, a, b, 0)
+	syncPair(t, b, c, 0)
+	syncPair(t, b, a, 0)
+	assertConverged(t, a, b, c)
+}

@@ -158,7 +158,11 @@ func TestDB_Property_Converges(t *testing.T) {
 		}
 		queues := make([][]patina.Changeset, n) // in flight to each node
 		var committed []patina.Changeset
-		steps := rapid.IntRange(5, 40).Draw(rt, "steps")
+		maxSteps := 40
+		if raceEnabled {
+			maxSteps = 20
+		}
+		steps := rapid.IntRange(5, maxSteps).Draw(rt, "steps")
 		for step := 0; step < steps; step++ {
 			switch rapid.IntRange(0, 9).Draw(rt, "kind") {
 			case 0, 1, 2, 3, 4: // a local transaction
