@@ -159,3 +159,81 @@ func FuzzDecodeValues(f *testing.F) {
 		}
 	})
 }
+
+func TestAnalyzer_Conds(t *testing.T) {
+	a := mustAnalyzer(t)
+	for _, tc := range []struct {
+		sql  string
+		want string
+	}{
+		{`SELECT id FROM services WHERE port >= 10 AND port < '20'`, `port >= 10; port < 20`},
+		{`SELECT id FROM services WHERE 100 > port AND name != 'x'`, `port < 100; name != "x"`},
+		{`SELECT id FROM services WHERE weight <= 1 AND raw = x'00'`, `weight <= 1; raw = x'00'`},
+		{`SELECT id FROM services WHERE port + 1 > 10 AND note < 'a'`, ``},
+		{`SELECT id FROM services WHERE port > 1 OR port < 0`, ``},
+	} {
+		p, err := a.analyze(patina.Statement{SQL: tc.sql})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range p.conds {
+			got = append(got, c.col+" "+c.op+" "+c.val.String())
+		}
+		if g := joinSep(got, "; "); g != tc.want {
+			t.Errorf("%s: conds %q, want %q", tc.sql, g, tc.want)
+		}
+	}
+}
+
+func joinSep(parts []string, sep string) string {
+	out := ""
+	for i, p := range parts {
+		if i > 0 {
+			out += sep
+		}
+		out += p
+	}
+	return out
+}
+
+// TestCompareValues checks the Go comparison the candidate filter uses
+// against SQLite's own on many pairs of values of every class.
+func TestCompareValues(t *testing.T) {
+	a := mustAnalyzer(t)
+	vals := []patina.Value{patina.Int(0), patina.Int(-1), patina.Int(3), patina.Int(1 << 53), patina.Int(1<<53 + 1),
+		patina.Int(-9223372036854775808), patina.Int(9223372036854775807), patina.Real(2.5), patina.Real(3), patina.Real(-0.5),
+		patina.Real(9007199254740992), patina.Real(9.3e18), patina.Real(-9.3e18), patina.Text(""), patina.Text("a"), patina.Text("B"),
+		patina.Text("3"), patina.Blob([]byte{}), patina.Blob([]byte{0}), patina.Blob([]byte("a"))}
+	st, _, err := a.conn.Prepare(`SELECT ?1 < ?2, ?1 = ?2, ?1 > ?2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, x := range vals {
+		for _, y := range vals {
+			bindValue(st, 1, x)
+			bindValue(st, 2, y)
+			if !st.Step() {
+				t.Fatal(st.Err())
+			}
+			want := 0
+			switch {
+			case st.ColumnInt(0) == 1:
+				want = -1
+			case st.ColumnInt(2) == 1:
+				want = 1
+			}
+			st.Reset()
+			got := compareValues(x, y)
+			if got > 0 {
+				got = 1
+			} else if got < 0 {
+				got = -1
+			}
+			if got != want {
+				t.Errorf("compare %v, %v: %d, SQLite says %d", x, y, got, want)
+			}
+		}
+	}
+}

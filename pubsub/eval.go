@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,7 +14,7 @@ import (
 )
 
 // stmtCacheMax bounds the prepared statements an evaluator keeps.
-const stmtCacheMax = 4096
+const stmtCacheMax = 16384
 
 // evaluator runs queries on one connection to the replicated database,
 // caching prepared statements.
@@ -77,7 +78,8 @@ func (e *evaluator) end() {
 
 // query runs sql with st's parameters, calling fn with each row's identity
 // key (the first nhidden columns, or the cells when nhidden is 0) and
-// cells.
+// cells. A nil ctx keeps the connection's interrupt context (a pass sets
+// one for all its queries).
 func (e *evaluator) query(ctx context.Context, sql string, st patina.Statement, nhidden int, fn func(key, cells string)) error {
 	stmt, err := e.prepare(sql)
 	if err != nil {
@@ -87,8 +89,10 @@ func (e *evaluator) query(ctx context.Context, sql string, st patina.Statement, 
 	if err := bindStatement(stmt, st); err != nil {
 		return err
 	}
-	old := e.conn.SetInterrupt(ctx)
-	defer e.conn.SetInterrupt(old)
+	if ctx != nil {
+		old := e.conn.SetInterrupt(ctx)
+		defer e.conn.SetInterrupt(old)
+	}
 	ncols := stmt.ColumnCount()
 	for stmt.Step() {
 		e.buf = appendColumns(e.buf[:0], stmt, nhidden, ncols)
@@ -114,11 +118,7 @@ func (e *evaluator) ensureTemp(name string, ncols int) error {
 	if n, ok := e.temps[name]; ok && n == ncols {
 		return nil
 	}
-	cols := make([]string, ncols)
-	for i := range cols {
-		cols[i] = fmt.Sprintf("c%d", i)
-	}
-	if err := e.conn.Exec(fmt.Sprintf(`DROP TABLE IF EXISTS temp.%s; CREATE TEMP TABLE %s (%s)`, quoteIdent(name), quoteIdent(name), strings.Join(cols, ", "))); err != nil {
+	if err := createKeyTable(e.conn, name, ncols); err != nil {
 		return err
 	}
 	e.temps[name] = ncols
@@ -281,6 +281,29 @@ func (s *Service) requeue(d dirtySet) {
 	}
 }
 
+// errEvalTimeout is the cause the watchdog cancels a pass with.
+var errEvalTimeout = errors.New("evaluation timed out")
+
+// watchdog interrupts a pass whose current evaluation has run longer than
+// EvalTimeout; one goroutine for the service instead of a timer per
+// evaluation (which cost as much as a small query).
+func (s *Service) watchdog() {
+	t := time.NewTicker(min(s.EvalTimeout/10, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			if start := s.evalStart.Load(); start != 0 && now.UnixNano()-start > int64(s.EvalTimeout) {
+				if c := s.passCancel.Load(); c != nil {
+					(*c)(errEvalTimeout)
+				}
+			}
+		}
+	}
+}
+
 // loop runs passes whenever something changed, and housekeeping.
 func (s *Service) loop() {
 	every := min(s.IdleTimeout/4, s.MaxAge/4, 30*time.Second)
@@ -343,11 +366,17 @@ func (s *Service) pass() error {
 			return fmt.Errorf("create temp key table for %s: %w", t, err)
 		}
 	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	defer cancel(nil)
+	s.passCancel.Store(&cancel)
+	defer s.passCancel.Store(nil)
+	old := s.ev.conn.SetInterrupt(ctx)
+	defer s.ev.conn.SetInterrupt(old)
 	if err := s.ev.begin(); err != nil {
 		s.requeue(d)
 		return fmt.Errorf("begin read transaction: %w", err)
 	}
-	commits, err := s.evaluate(d)
+	commits, err := s.evaluate(ctx, d)
 	s.ev.end()
 	if err != nil {
 		s.requeue(d)
@@ -367,7 +396,7 @@ func (s *Service) pass() error {
 }
 
 // evaluate runs a pass's queries inside the read transaction.
-func (s *Service) evaluate(d dirtySet) ([]*commit, error) {
+func (s *Service) evaluate(ctx context.Context, d dirtySet) ([]*commit, error) {
 	works := map[*sub]*work{}
 	full := func(sb *sub) { works[sb] = &work{sb: sb} }
 	s.mu.Lock()
@@ -401,6 +430,9 @@ func (s *Service) evaluate(d dirtySet) ([]*commit, error) {
 			for sb := range ti.unindexed {
 				full(sb)
 			}
+			for sb := range ti.filtered {
+				full(sb)
+			}
 			for _, byVal := range ti.eq {
 				for _, subs := range byVal {
 					for sb := range subs {
@@ -410,7 +442,7 @@ func (s *Service) evaluate(d dirtySet) ([]*commit, error) {
 			}
 			continue
 		}
-		if len(ti.unindexed) > 0 || len(ti.eq) > 0 || len(ti.rev) > 0 {
+		if len(ti.unindexed) > 0 || len(ti.filtered) > 0 || len(ti.eq) > 0 || len(ti.rev) > 0 {
 			keyed = append(keyed, keyedTable{t, ti, dt})
 		}
 	}
@@ -429,12 +461,17 @@ func (s *Service) evaluate(d dirtySet) ([]*commit, error) {
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i].sb.n < order[j].sb.n })
 	for _, w := range order {
-		c, err := s.evalSub(w)
+		c, err := s.evalSub(ctx, w)
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return nil, err
 			}
 			s.fail(w.sb, err)
+			if ctx.Err() != nil {
+				// The watchdog interrupted the connection: give the rest
+				// of the work back to the next pass.
+				return nil, fmt.Errorf("pass interrupted: %w", err)
+			}
 			if s.ev.conn.GetAutocommit() {
 				// The interrupt rolled the read transaction back (and the
 				// temp keys with it): give the work back, start over.
@@ -476,82 +513,82 @@ func keyTouches(cols map[string]bool, dk *dirtyKey) bool {
 }
 
 // candidates finds the primary-key subscriptions a table's changed keys
-// may affect: those holding one of the rows, those without an indexable
-// condition, and those whose `column = constant` condition the row's new
-// value meets. It fills the table's temp key table for their restricted
-// runs.
+// may affect, mostly without SQL: those holding one of the rows; those
+// whose `column = constant` condition the row's new value meets (an index
+// on the value); those whose comparisons the new value passes (checked in
+// Go); and those with no condition to check. It fills the table's temp key
+// table for their restricted runs.
 func (s *Service) candidates(t string, ti *tableIndex, dt *dirtyTable, works map[*sub]*work) error {
 	keys := make([][]patina.Value, 0, len(dt.keys))
-	enc := make([]string, 0, len(dt.keys))
-	raw := make([]string, 0, len(dt.keys))
-	for k := range dt.keys {
+	byEnc := make(map[string]*dirtyKey, len(dt.keys))
+	for k, dk := range dt.keys {
 		vals, err := unpackPK([]byte(k))
 		if err != nil {
 			continue // the store rejects such keys; nothing to evaluate
 		}
 		keys = append(keys, vals)
-		enc = append(enc, encodeValues(vals))
-		raw = append(raw, k)
+		byEnc[encodeValues(vals)] = dk
 	}
 	if len(keys) == 0 {
 		return nil
 	}
 	s.mu.Lock()
-	ncols, eqCols := ti.keys, make([]string, 0, len(ti.eq))
-	for c := range ti.eq {
-		eqCols = append(eqCols, c)
+	ncols := ti.keys
+	cols := make([]string, 0, len(ti.cols))
+	for c := range ti.cols {
+		cols = append(cols, c)
 	}
 	s.mu.Unlock()
-	sort.Strings(eqCols)
+	sort.Strings(cols)
 	temp := s.tempName(t)
 	if err := s.ev.fillKeys(temp, keys, ncols); err != nil {
 		return fmt.Errorf("fill changed keys of %s: %w", t, err)
 	}
-	// The new values of the indexed columns of the changed rows.
+	// The new values of the columns the index reads, of the changed rows
+	// that exist.
 	type newRow struct {
 		key  string
-		vals []patina.Value
+		vals map[string]patina.Value
 	}
 	var fetched []newRow
-	if len(eqCols) > 0 {
+	blind := false // the columns could not be read: every subscription is a candidate
+	if len(cols) > 0 {
 		s.initMu.Lock()
 		tinfo := s.an.tables[t]
 		s.initMu.Unlock()
-		if tinfo != nil {
-			var sel []string
-			for _, k := range tinfo.pk {
-				sel = append(sel, quoteIdent(k))
+		if tinfo == nil || len(tinfo.pk) != ncols {
+			blind = true
+		} else {
+			var kc, pkc, sel []string
+			for i, k := range tinfo.pk {
+				kc = append(kc, keysAlias+"."+keyColumn(i))
+				pkc = append(pkc, `"__pubsub_t".`+quoteIdent(k))
 			}
-			for _, c := range eqCols {
-				sel = append(sel, quoteIdent(c))
+			sel = append(sel, pkc...)
+			for _, c := range cols {
+				sel = append(sel, `"__pubsub_t".`+quoteIdent(c))
 			}
-			var kc []string
-			for i := range tinfo.pk {
-				kc = append(kc, fmt.Sprintf("c%d", i))
-			}
-			sql := fmt.Sprintf(`SELECT %s FROM main.%s WHERE (%s) IN (SELECT %s FROM temp.%s)`,
-				strings.Join(sel, ", "), quoteIdent(tinfo.name), strings.Join(sel[:len(tinfo.pk)], ", "), strings.Join(kc, ", "), quoteIdent(temp))
+			sql := fmt.Sprintf(`SELECT %s FROM temp.%s AS %s CROSS JOIN main.%s AS "__pubsub_t" WHERE (%s) = (%s)`,
+				strings.Join(sel, ", "), quoteIdent(temp), keysAlias, quoteIdent(tinfo.name), strings.Join(pkc, ", "), strings.Join(kc, ", "))
 			stmt, err := s.ev.prepare(sql)
 			if err != nil {
-				return fmt.Errorf("read changed rows of %s: %w", t, err)
-			}
-			npk := len(tinfo.pk)
-			for stmt.Step() {
-				r := newRow{key: string(appendColumns(nil, stmt, 0, npk))}
-				for i := range eqCols {
-					r.vals = append(r.vals, columnValue(stmt, npk+i))
+				blind = true // a column went away: be safe
+			} else {
+				npk := len(tinfo.pk)
+				for stmt.Step() {
+					r := newRow{key: string(appendColumns(nil, stmt, 0, npk)), vals: make(map[string]patina.Value, len(cols))}
+					for i, c := range cols {
+						r.vals[c] = columnValue(stmt, npk+i)
+					}
+					fetched = append(fetched, r)
 				}
-				fetched = append(fetched, r)
+				err = stmt.Err()
+				stmt.Reset()
+				if err != nil {
+					s.ev.forget(sql)
+					return fmt.Errorf("read changed rows of %s: %w", t, err)
+				}
 			}
-			err = stmt.Err()
-			stmt.Reset()
-			if err != nil {
-				s.ev.forget(sql)
-				return fmt.Errorf("read changed rows of %s: %w", t, err)
-			}
-		} else {
-			// Unknown table layout: every indexed subscription is a candidate.
-			eqCols = nil
 		}
 	}
 	add := func(sb *sub, k string, dk *dirtyKey) {
@@ -569,15 +606,17 @@ func (s *Service) candidates(t string, ti *tableIndex, dt *dirtyTable, works map
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, k := range enc {
-		dk := dt.keys[raw[i]]
+	for k, dk := range byEnc {
 		for sb := range ti.unindexed {
 			add(sb, k, dk)
 		}
 		for sb := range ti.rev[k] {
 			add(sb, k, dk)
 		}
-		if len(eqCols) == 0 && len(ti.eq) > 0 {
+		if blind {
+			for sb := range ti.filtered {
+				add(sb, k, dk)
+			}
 			for _, byVal := range ti.eq {
 				for _, subs := range byVal {
 					for sb := range subs {
@@ -587,17 +626,20 @@ func (s *Service) candidates(t string, ti *tableIndex, dt *dirtyTable, works map
 			}
 		}
 	}
-	byEnc := make(map[string]*dirtyKey, len(enc))
-	for i, k := range enc {
-		byEnc[k] = dt.keys[raw[i]]
-	}
 	for _, r := range fetched {
 		dk := byEnc[r.key]
 		if dk == nil {
 			continue
 		}
-		for i, c := range eqCols {
-			for sb := range ti.eq[c][normKey(r.vals[i])] {
+		for c, byVal := range ti.eq {
+			if v, ok := r.vals[c]; ok {
+				for sb := range byVal[normKey(v)] {
+					add(sb, r.key, dk)
+				}
+			}
+		}
+		for sb := range ti.filtered {
+			if condsHold(sb.plan.conds, r.vals) {
 				add(sb, r.key, dk)
 			}
 		}
@@ -605,33 +647,47 @@ func (s *Service) candidates(t string, ti *tableIndex, dt *dirtyTable, works map
 	return nil
 }
 
+// condsHold reports whether a row's values pass every condition.
+func condsHold(conds []cmpCond, vals map[string]patina.Value) bool {
+	for _, c := range conds {
+		v, ok := vals[c.col]
+		if !ok {
+			return true // not read: cannot rule the row out
+		}
+		if !c.holds(v) {
+			return false
+		}
+	}
+	return true
+}
+
 // evalSub re-runs one subscription and diffs the result; nil when nothing
 // changed.
-func (s *Service) evalSub(w *work) (*commit, error) {
+func (s *Service) evalSub(passCtx context.Context, w *work) (*commit, error) {
 	sb := w.sb
 	p := sb.plan
-	ctx, cancel := context.WithTimeout(s.ctx, s.EvalTimeout)
-	defer cancel()
 	start := time.Now()
+	s.evalStart.Store(start.UnixNano())
 	next := &commit{sb: sb, lastChange: sb.lastChange, lastRowID: sb.lastRowID}
 	var err error
 	if w.keys != nil {
 		res := map[string]string{}
-		err = s.ev.query(ctx, p.restrictSQL, sb.stmt, p.nhidden, func(key, cells string) { res[key] = cells })
+		err = s.ev.query(nil, p.restrictSQL, sb.stmt, p.nhidden, func(key, cells string) { res[key] = cells })
 		if err == nil {
 			diffKeys(sb, w.keys, res, next)
 		}
 	} else {
 		var got []keyCells
-		err = s.ev.query(ctx, p.fullSQL, sb.stmt, p.nhidden, func(key, cells string) { got = append(got, keyCells{key, cells}) })
+		err = s.ev.query(nil, p.fullSQL, sb.stmt, p.nhidden, func(key, cells string) { got = append(got, keyCells{key, cells}) })
 		if err == nil {
 			diffFull(sb, got, next)
 		}
 	}
+	s.evalStart.Store(0)
 	sb.evals.Add(1)
 	sb.evalNanos.Add(int64(time.Since(start)))
 	if err != nil {
-		if ctx.Err() != nil && s.ctx.Err() == nil {
+		if errors.Is(context.Cause(passCtx), errEvalTimeout) {
 			return nil, patina.Errorf(patina.ETIMEOUT, "subscription %s: re-evaluating its query took longer than %s (the limit for every evaluation); the subscription was removed: subscribe again with a narrower query (a WHERE clause, an index)", sb.id, s.EvalTimeout)
 		}
 		return nil, patina.Errorf(patina.EINTERNAL, "subscription %s: re-evaluating its query failed (%v); the subscription was removed: subscribe again", sb.id, err)
@@ -646,6 +702,14 @@ func (s *Service) evalSub(w *work) (*commit, error) {
 }
 
 type keyCells struct{ key, cells string }
+
+func qualify(q string, cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = q + "." + c
+	}
+	return out
+}
 
 func (c *commit) add(kind patina.ChangeKind, rowid int64, key, cells string, old *row) {
 	c.lastChange++

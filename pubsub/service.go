@@ -107,6 +107,11 @@ type Service struct {
 
 	upd *updates
 
+	// The current pass's cancel and the start of its current evaluation
+	// (unix ns, 0 between evaluations), for the watchdog.
+	passCancel atomic.Pointer[context.CancelCauseFunc]
+	evalStart  atomic.Int64
+
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
@@ -116,10 +121,24 @@ type Service struct {
 // tableIndex finds the subscriptions a change to one table may affect.
 type tableIndex struct {
 	full      map[*sub]struct{}                       // re-run in full when the table changes
-	unindexed map[*sub]struct{}                       // stratPK without an equality condition
+	unindexed map[*sub]struct{}                       // stratPK with no condition to check in Go
+	filtered  map[*sub]struct{}                       // stratPK with comparisons but no equality
 	eq        map[string]map[string]map[*sub]struct{} // column -> value key -> stratPK subs
 	rev       map[string]map[*sub]struct{}            // row key -> stratPK subs holding that row
+	cols      map[string]int                          // columns the index reads of changed rows (refcount)
 	keys      int                                     // key columns
+}
+
+// indexCols are the columns the candidate index reads for a subscription.
+func indexCols(p *plan) []string {
+	if p.eq != nil {
+		return []string{p.eq.col}
+	}
+	var out []string
+	for _, c := range p.conds {
+		out = append(out, c.col)
+	}
+	return out
 }
 
 // dirtyTable is what changed in one table since the last pass.
@@ -213,8 +232,9 @@ func (s *Service) Open() error {
 		s.closeConns()
 		return fmt.Errorf("open subscriptions: restore from %s: %w", s.Dir, err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.loop() }()
+	go func() { defer s.wg.Done(); s.watchdog() }()
 	go func() { defer s.wg.Done(); s.upd.loop(s.ctx) }()
 	return nil
 }
@@ -416,9 +436,15 @@ func (s *Service) register(sb *sub) {
 			continue
 		}
 		ti.keys = len(p.table.pk)
-		if p.eq == nil {
+		for _, c := range indexCols(p) {
+			ti.cols[c]++
+		}
+		switch {
+		case p.eq == nil && len(p.conds) == 0:
 			ti.unindexed[sb] = struct{}{}
-		} else {
+		case p.eq == nil:
+			ti.filtered[sb] = struct{}{}
+		default:
 			byVal := ti.eq[p.eq.col]
 			if byVal == nil {
 				byVal = map[string]map[*sub]struct{}{}
@@ -439,8 +465,8 @@ func (s *Service) register(sb *sub) {
 func (s *Service) tableIndex(t string) *tableIndex {
 	ti := s.idx[t]
 	if ti == nil {
-		ti = &tableIndex{full: map[*sub]struct{}{}, unindexed: map[*sub]struct{}{},
-			eq: map[string]map[string]map[*sub]struct{}{}, rev: map[string]map[*sub]struct{}{}}
+		ti = &tableIndex{full: map[*sub]struct{}{}, unindexed: map[*sub]struct{}{}, filtered: map[*sub]struct{}{},
+			eq: map[string]map[string]map[*sub]struct{}{}, rev: map[string]map[*sub]struct{}{}, cols: map[string]int{}}
 		s.idx[t] = ti
 	}
 	return ti
@@ -480,20 +506,29 @@ func (s *Service) unregister(sb *sub, err error) {
 		}
 		delete(ti.full, sb)
 		delete(ti.unindexed, sb)
+		delete(ti.filtered, sb)
 		if p.eq != nil {
 			if byVal := ti.eq[p.eq.col]; byVal != nil {
 				delete(byVal[p.eq.key], sb)
 				if len(byVal[p.eq.key]) == 0 {
 					delete(byVal, p.eq.key)
 				}
+				if len(byVal) == 0 {
+					delete(ti.eq, p.eq.col)
+				}
 			}
 		}
 		if p.strategy == stratPK {
+			for _, c := range indexCols(p) {
+				if ti.cols[c]--; ti.cols[c] <= 0 {
+					delete(ti.cols, c)
+				}
+			}
 			for k := range sb.rows {
 				ti.delRev(k, sb)
 			}
 		}
-		if len(ti.full) == 0 && len(ti.unindexed) == 0 && len(ti.eq) == 0 && len(ti.rev) == 0 {
+		if len(ti.full) == 0 && len(ti.unindexed) == 0 && len(ti.filtered) == 0 && len(ti.eq) == 0 && len(ti.rev) == 0 {
 			delete(s.idx, t)
 		}
 	}
