@@ -144,7 +144,7 @@ func (db *DB) applyTx(ctx context.Context, css []patina.Changeset, careful bool)
 			}
 		}
 	}
-	if err := db.book.flush(db.ap.c); err != nil {
+	if err := db.book.flush(db.ap.exec); err != nil {
 		return fail(err)
 	}
 	if err := db.ap.c.Exec(`COMMIT`); err != nil {

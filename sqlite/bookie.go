@@ -160,10 +160,10 @@ func (b *bookie) restore(saved map[patina.ActorID]*actorBook) {
 
 // flush writes the touched books in the open transaction; commit or
 // rollback follows.
-func (b *bookie) flush(conn *sqlite3.Conn) error {
+func (b *bookie) flush(exec func(sql string, args ...any) error) error {
 	for a := range b.saved {
 		ab := b.actors[a]
-		if err := writeBook(conn, a, ab); err != nil {
+		if err := writeBook(exec, a, ab); err != nil {
 			return fmt.Errorf("write bookkeeping of actor %s: %w", a, err)
 		}
 	}
@@ -173,25 +173,7 @@ func (b *bookie) flush(conn *sqlite3.Conn) error {
 // commit forgets the pre-transaction copies once the transaction committed.
 func (b *bookie) commit() { b.saved, b.sp = nil, nil }
 
-func writeBook(conn *sqlite3.Conn, a patina.ActorID, ab *actorBook) error {
-	exec := func(sql string, args ...any) error {
-		stmt, _, err := conn.Prepare(sql)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, arg := range args {
-			switch x := arg.(type) {
-			case []byte:
-				stmt.BindBlob(i+1, x)
-			case uint64:
-				stmt.BindInt64(i+1, int64(x))
-			case int64:
-				stmt.BindInt64(i+1, x)
-			}
-		}
-		return stmt.Exec()
-	}
+func writeBook(exec func(sql string, args ...any) error, a patina.ActorID, ab *actorBook) error {
 	id := a[:]
 	if err := exec(`DELETE FROM __patina_gaps WHERE site = ?`, id); err != nil {
 		return err

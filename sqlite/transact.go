@@ -203,7 +203,7 @@ func (db *DB) transactTx(ctx context.Context, stmts []patina.Statement) (*patina
 		return nil, err
 	}
 	db.book.markKnown(db.actor, patina.Range{Start: version, End: version})
-	if err := db.book.flush(db.w); err != nil {
+	if err := db.book.flush(db.exec); err != nil {
 		return nil, err
 	}
 	return res, nil
