@@ -10,11 +10,11 @@
 //
 //   - by IP: the source IP is a node's real IP (UDP sockets bound to the
 //     node's address, or dialers that bind their local address);
-//   - by owner (Linux): the source socket's row in /proc/net/{tcp,udp}
-//     carries its uid, which names the node when each node runs under its
-//     own uid (Node.UID); otherwise the process holding the socket
-//     (/proc/PID/fd) is matched with the process holding a node's listening
-//     socket. Loopback dials from an unbound socket all come from 127.0.0.1,
+//   - by owner (Linux): the source socket's uid (netlink sock_diag for TCP,
+//     /proc/net/{tcp,udp} otherwise) names the node when each node runs
+//     under its own uid (Node.UID); without uids, the process holding the
+//     socket (/proc/PID/fd) is matched with the process holding a node's
+//     listening socket (slow: tens of ms on a loaded machine). Loopback dials from an unbound socket all come from 127.0.0.1,
 //     so this is what identifies most TCP peers.
 //
 // Per-source proxy ports (peer j reaches node i on its own port) would need

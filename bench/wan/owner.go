@@ -115,6 +115,13 @@ func parseProcAddr(s string) (string, error) {
 // lookup returns the node owning the socket with local address sock; for
 // TCP the socket's remote address must be peer (the proxy end).
 func (o *procOwners) lookup(network string, sock, peer net.Addr) (string, bool) {
+	if network == "tcp" {
+		if uid, _, ok := diagTCP(sock, peer); ok {
+			if node, ok := o.byUID[uid]; ok {
+				return node, true
+			}
+		}
+	}
 	socks, err := o.readSockets(network)
 	if err != nil {
 		return "", false

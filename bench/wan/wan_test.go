@@ -422,3 +422,24 @@ func TestParseProcAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestDiagTCP(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sock_diag is Linux")
+	}
+	l, _ := mustListen(t, "127.0.0.1")
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	uid, inode, ok := diagTCP(c.LocalAddr(), c.RemoteAddr())
+	if !ok || uid != os.Geteuid() || inode == "" || inode == "0" {
+		t.Fatalf("diagTCP = uid %d, inode %q, %v; want our uid %d and an inode", uid, inode, ok, os.Geteuid())
+	}
+	c.Close()
+	// A closed socket may linger in TIME_WAIT (uid 0); a never-used tuple is not found.
+	if _, _, ok := diagTCP(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2}); ok {
+		t.Fatal("diagTCP found a socket that does not exist")
+	}
+}

@@ -73,7 +73,8 @@ type caseSpec struct {
 	Mode      string // "loopback" or "wan"
 	Regions   []string
 	Floor     floor
-	Reference string // loopback figure measured earlier on this machine
+	Reference string        // loopback figure measured earlier on this machine
+	Timeout   time.Duration // overrides -timeout
 	Ports     func(k int) (tcp, udp []int)
 	New       func(env *caseEnv) system
 }
@@ -93,6 +94,15 @@ type caseResult struct {
 	Wan       json.RawMessage   `json:"wan,omitempty"`
 	Error     string            `json:"error,omitempty"`
 	Seconds   float64           `json:"seconds"`
+	Timeout   string            `json:"timeout"`
+	// Raw: per measured write, the write call's duration and each node's
+	// write → visible time in ms (-1: not within the timeout).
+	Raw []rawWrite `json:"raw"`
+}
+
+type rawWrite struct {
+	AckMs   float64   `json:"ack_ms"`
+	NodesMs []float64 `json:"nodes_ms"`
 }
 
 type options struct {
@@ -264,8 +274,14 @@ func plan(m matrix, all []string, n int, systems, modes []string, b bins, o opti
 		if !wan {
 			setup += ", one region"
 		}
-		add(caseSpec{System: "patina", Mode: mode, Setup: setup, Regions: regs(gr[:n]),
-			Floor: pick(wan, gossipFloor(m, gr[:n])), Ports: patinaPorts, New: newPatina})
+		one := caseSpec{System: "patina", Mode: mode, Setup: setup, Regions: regs(gr[:n]),
+			Floor: pick(wan, gossipFloor(m, gr[:n])), Ports: patinaPorts, New: newPatina}
+		if !wan {
+			// In one region most nodes wait for anti-entropy (tens of
+			// seconds): wait long enough to see when the last one has it.
+			one.Timeout = max(o.timeout, 60*time.Second)
+		}
+		add(one)
 		if !wan {
 			// patina routes broadcasts by region, so on loopback also run the
 			// WAN layout's region labels (without the delay).
@@ -389,6 +405,11 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 	if wan {
 		writes = o.writes
 	}
+	timeout := o.timeout
+	if s.Timeout > 0 {
+		timeout = s.Timeout
+	}
+	r.Timeout = timeout.String()
 	var results []writeResult
 	var cpu0 cpuSample
 	var measureFrom time.Time
@@ -403,7 +424,7 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 		}
 		start := time.Now()
 		done := obs.arm(seq, start)
-		wctx, wcancel := context.WithTimeout(ctx, o.timeout)
+		wctx, wcancel := context.WithTimeout(ctx, timeout)
 		err := sys.Write(wctx, seq)
 		ack := time.Since(start)
 		if err == nil {
@@ -435,6 +456,13 @@ func runCase(ctx context.Context, idx int, s caseSpec, b bins, o options) (r cas
 	}
 	r.CPUIdle = sampleCPU().idleSince(cpu0)
 	r.Summary = summarize(results)
+	for _, w := range results {
+		rw := rawWrite{AckMs: round2(ms(w.Ack))}
+		for _, d := range w.Nodes {
+			rw.NodesMs = append(rw.NodesMs, round2(ms(d)))
+		}
+		r.Raw = append(r.Raw, rw)
+	}
 	r.Info = sys.Info()
 	return r
 }
@@ -517,4 +545,11 @@ func shareBinaries(dir string, b *bins) error {
 		*p = dst
 	}
 	return nil
+}
+
+func round2(f float64) float64 {
+	if f < 0 {
+		return -1
+	}
+	return float64(int64(f*100+0.5)) / 100
 }
