@@ -1,7 +1,8 @@
 // Package sqlite implements patina.Store on SQLite (ncruces/go-sqlite3, see
 // docs/decisions/0001-sqlite-driver.md): schema files, capture triggers,
 // local transactions, changeset extraction, remote merge and the per-actor
-// bookkeeping, all in one database file.
+// bookkeeping, all in one database file. docs/store.md describes the tables,
+// the capture and apply paths and their measured cost.
 package sqlite
 
 import (
