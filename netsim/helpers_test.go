@@ -105,5 +105,7 @@ func checkNoLeak(tb testing.TB) {
 }
 
 // slack is how late a delivery may be: scheduler and timer latency under
-// -race on a loaded machine.
-const slack = 50 * time.Millisecond
+// -race on a shared, loaded machine (seen: +90 ms at load average 10).
+// The lower bounds are what prove the delay is simulated; the upper bounds
+// only catch a delivery that is absurdly late.
+const slack = time.Second
