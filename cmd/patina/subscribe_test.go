@@ -12,6 +12,7 @@ import (
 
 	"github.com/patinadb/patina"
 	"github.com/patinadb/patina/client"
+	phttp "github.com/patinadb/patina/http"
 )
 
 // TestSubscribeCommand runs real agents and `patina subscribe --json`: the
@@ -39,11 +40,12 @@ func TestSubscribeCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	writer := client.New(procs[0].api)
-	waitFor(t, 30*time.Second, "two members", func() (bool, string) {
-		if _, err := client.New(procs[1].api).Subscriptions(ctx); err != nil {
-			return false, "node 1's API: " + err.Error()
+	waitFor(t, 30*time.Second, "two members and node 1's API", func() (bool, string) {
+		ms, err := (&phttp.Client{BaseURL: procs[0].api}).Members(ctx)
+		if err != nil || len(ms) != 2 {
+			return false, fmt.Sprint(ms, err)
 		}
-		_, err := writer.Transact(ctx, []patina.Statement{{SQL: "INSERT INTO machines (id) VALUES ('probe') ON CONFLICT DO NOTHING"}}, client.Wait("2"), client.Timeout(time.Second))
+		_, err = client.New(procs[1].api).Subscriptions(ctx)
 		return err == nil, fmt.Sprint(err)
 	})
 	exec1 := func(sql string) {
