@@ -65,6 +65,7 @@ func (l *listener) push(ev patina.Event) {
 		return
 	}
 	if len(l.live) >= l.max {
+		l.sb.svc.cutoffs.Add(1)
 		l.cutOff(patina.Errorf(patina.EUNAVAILABLE,
 			"subscription %s: this client fell more than %d events behind and was disconnected (the agent never buffers without bound); resume with GET /v1/subscriptions/%s?from=%d to get every change after the last one it received",
 			l.sb.id, l.max, l.sb.id, l.lastOut))

@@ -98,6 +98,7 @@ type Service struct {
 	temps      map[string]string // lower table -> temp key table
 
 	watched atomic.Pointer[map[string]bool] // tables some subscription reads
+	cutoffs atomic.Uint64                    // clients cut off for falling behind
 
 	dmu       sync.Mutex
 	dirty     map[string]*dirtyTable
@@ -602,6 +603,28 @@ func (s *Service) attach(sb *sub, opts patina.SubscribeOptions) (patina.Subscrip
 	sb.listeners[l] = struct{}{}
 	s.nlisteners++
 	return l, nil
+}
+
+// Queues reports the service's bounded queues for the node's status and
+// metrics: "subscription_changes" (changed keys waiting for a pass, bound
+// MaxDirtyKeys per table, beyond which a table is re-run in full) and
+// "subscription_clients" (client streams, bound MaxListeners; Dropped
+// counts clients cut off for falling ListenerBuffer events behind).
+func (s *Service) Queues() map[string]patina.QueueStatus {
+	s.dmu.Lock()
+	dirty := 0
+	for _, dt := range s.dirty {
+		dirty += len(dt.keys)
+	}
+	ntables := len(s.dirty)
+	s.dmu.Unlock()
+	s.mu.Lock()
+	clients := s.nlisteners
+	s.mu.Unlock()
+	return map[string]patina.QueueStatus{
+		"subscription_changes": {Len: dirty, Cap: s.MaxDirtyKeys * max(ntables, 1)},
+		"subscription_clients": {Len: clients, Cap: s.MaxListeners, Dropped: s.cutoffs.Load()},
+	}
 }
 
 func (s *Service) tooOld(sb *sub, from uint64) error {

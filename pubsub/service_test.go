@@ -219,6 +219,9 @@ func TestService_SlowClientIsCutOff(t *testing.T) {
 	if patina.ErrorCode(err) != patina.EUNAVAILABLE || !strings.Contains(err.Error(), "from=") {
 		t.Fatalf("slow client: %v, want an error telling where to resume", err)
 	}
+	if q := e.svc.Queues()["subscription_clients"]; q.Dropped != 1 {
+		t.Errorf("clients queue %+v, want one cut off", q)
+	}
 	sub, err := e.svc.Resume(context.Background(), slow.sub.ID(), patina.SubscribeOptions{HasFrom: true, From: slow.Last})
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,9 @@ func startNode(ctx context.Context, cfg *Config, log *slog.Logger) (*node, error
 	}
 	n.agent.Membership, n.agent.Broadcaster, n.agent.Peers = n.gossip, n.gossip, n.gossip
 	n.agent.ExtraQueues = func() map[string]patina.QueueStatus {
-		return map[string]patina.QueueStatus{"broadcast": n.gossip.QueueStatus()}
+		qs := n.subs.Queues()
+		qs["broadcast"] = n.gossip.QueueStatus()
+		return qs
 	}
 	if err := n.gossip.Open(ctx); err != nil {
 		n.api.Close()
