@@ -98,7 +98,7 @@ type Service struct {
 	temps      map[string]string // lower table -> temp key table
 
 	watched atomic.Pointer[map[string]bool] // tables some subscription reads
-	cutoffs atomic.Uint64                    // clients cut off for falling behind
+	cutoffs atomic.Uint64                   // clients cut off for falling behind
 
 	dmu       sync.Mutex
 	dirty     map[string]*dirtyTable
