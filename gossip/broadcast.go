@@ -54,8 +54,13 @@ type broadcastQueue struct {
 	// storm (one origin rewriting the same cells faster than they travel).
 	superseded int
 	lastPush   time.Time
-	wake       chan struct{}
-	closed     bool
+	// recent remembers, for a queue of this node's own commits, when each
+	// cell last left; rewriting a cell that left moments ago counts as
+	// superseding too, so a storm is recognised even when the link keeps
+	// up and nothing waits in the queue long enough to be stripped.
+	recent map[cellKey]time.Time
+	wake   chan struct{}
+	closed bool
 }
 
 func newBroadcastQueue(max int, wake chan struct{}) *broadcastQueue {
@@ -69,9 +74,15 @@ func (q *broadcastQueue) push(item *queued) {
 		return
 	}
 	if item.cs.Complete() && !item.cs.Cleared {
+		now := time.Now()
 		for i := range item.cs.Changes {
 			c := &item.cs.Changes[i]
 			k := cellKey{actor: item.cs.Actor, table: c.Table, pk: string(c.PK), column: c.Column}
+			if q.recent != nil {
+				if at, ok := q.recent[k]; ok && now.Sub(at) < StormMemory {
+					q.superseded++
+				}
+			}
 			if ref, ok := q.latest[k]; ok && ref.item != item && ref.item.cs.Version < item.cs.Version && !ref.item.dropped {
 				old := ref.item
 				if old.gone == nil {
@@ -111,8 +122,27 @@ func (q *broadcastQueue) take() ([]*queued, int) {
 	defer q.mu.Unlock()
 	items, superseded := q.items, q.superseded
 	q.items, q.superseded = nil, 0
+	now := time.Now()
+	if q.recent != nil && len(q.recent) > 4*q.max {
+		for k, at := range q.recent {
+			if now.Sub(at) >= StormMemory {
+				delete(q.recent, k)
+			}
+		}
+		if len(q.recent) > 4*q.max {
+			clear(q.recent)
+		}
+	}
 	for _, it := range items {
 		it.dropped = true // no longer coalescible
+		if q.recent != nil && !it.cs.Cleared {
+			for i := range it.cs.Changes {
+				if !it.gone[i] {
+					c := &it.cs.Changes[i]
+					q.recent[cellKey{actor: it.cs.Actor, table: c.Table, pk: string(c.PK), column: c.Column}] = now
+				}
+			}
+		}
 		if len(it.gone) > 0 {
 			kept := make([]patina.Change, 0, it.live)
 			for i := range it.cs.Changes {
@@ -185,8 +215,14 @@ func (n *Node) Forward(cs patina.Changeset, from patina.ActorID, ttl int) {
 // quiet for StormQuietPeriod, or for at most MaxCoalesceWindow, then sent
 // as one round of current values.
 const (
-	StormQuietPeriod  = 250 * time.Millisecond
+	StormQuietPeriod  = time.Second
 	MaxCoalesceWindow = 10 * time.Second
+	// StormMemory is how long a sent cell counts as fresh: rewriting it
+	// within this time is a sign of a storm.
+	StormMemory = 2 * time.Second
+	// StormMinCells is how many superseded cells in one send round make a
+	// storm; a few rewritten cells (a flapping health check) are not one.
+	StormMinCells = 50
 )
 
 // sendLoop drains the queues: it waits CoalesceWindow after the first item
@@ -237,9 +273,9 @@ func (n *Node) sendLoop() {
 			var superseded int
 			local, superseded = n.bq.take()
 			switch {
-			case superseded > 0 && !storming:
+			case superseded >= StormMinCells && !storming:
 				storming, heldSince = true, time.Now()
-			case superseded > 0:
+			case superseded >= StormMinCells:
 				heldSince = time.Now()
 			case len(local) > 0:
 				storming = false

@@ -201,6 +201,7 @@ func (n *Node) Open(ctx context.Context) error {
 	n.ml = ml
 	n.wake = make(chan struct{}, 1)
 	n.bq = newBroadcastQueue(n.QueueLen, n.wake)
+	n.bq.recent = map[cellKey]time.Time{}
 	n.fq = newBroadcastQueue(n.QueueLen, n.wake)
 	n.wg.Add(1)
 	go n.sendLoop()
