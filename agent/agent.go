@@ -71,8 +71,8 @@ type Agent struct {
 	// quarantined counts changesets the store rejected (Status).
 	quarantined atomic.Int64
 	lastSync    map[patina.ActorID]time.Time
-	// seenHeads: per sync peer, per origin, recent head observations.
-	seenHeads map[patina.ActorID]map[patina.ActorID][]headSeen
+	// seenHeads: per origin actor, recent head observations from any peer.
+	seenHeads map[patina.ActorID][]headSeen
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	wg        sync.WaitGroup

@@ -144,47 +144,40 @@ type headSeen struct {
 	at   time.Time
 }
 
-// graceHeads lowers remote's heads to what the peer already had
-// BroadcastGrace ago (our own head when the peer was not seen that long
-// ago), and records what it has now.
+// graceHeads lowers remote's heads to the highest head any peer showed for
+// that origin at least BroadcastGrace ago (our own head when none did:
+// versions that fresh are still on their way by broadcast), and records
+// what this peer shows now. Observations are pooled across peers, so a
+// node that syncs with a different peer every round still repairs a lost
+// broadcast about BroadcastGrace after it happened.
 func (a *Agent) graceHeads(peer patina.ActorID, remote *patina.SyncState, local patina.SyncState) {
 	now := a.Now()
 	if a.seenHeads == nil {
-		a.seenHeads = map[patina.ActorID]map[patina.ActorID][]headSeen{}
-	}
-	byActor := a.seenHeads[peer]
-	if byActor == nil {
-		byActor = map[patina.ActorID][]headSeen{}
-		a.seenHeads[peer] = byActor
+		a.seenHeads = map[patina.ActorID][]headSeen{}
 	}
 	for actor, head := range remote.Heads {
-		obs := byActor[actor]
-		// Keep the newest observation older than the grace, and newer ones.
-		var old *headSeen
+		obs := a.seenHeads[actor]
+		var settled patina.Version // highest head seen at least BroadcastGrace ago
 		keep := obs[:0]
-		for i := range obs {
-			if now.Sub(obs[i].at) >= BroadcastGrace {
-				o := obs[i]
-				old = &o
+		for _, o := range obs {
+			if now.Sub(o.at) >= BroadcastGrace {
+				settled = max(settled, o.head)
 			} else {
-				keep = append(keep, obs[i])
+				keep = append(keep, o)
 			}
 		}
-		if old != nil {
-			keep = append([]headSeen{*old}, keep...)
-			if old.head < head {
-				remote.Heads[actor] = max(old.head, local.Heads[actor])
-			}
-		} else {
-			remote.Heads[actor] = min(head, local.Heads[actor])
-			if local.Heads[actor] == 0 && len(local.Heads) == 0 {
-				// A node with nothing (new, or wiped) takes everything now.
-				remote.Heads[actor] = head
-			}
+		if settled > 0 {
+			keep = append([]headSeen{{settled, now.Add(-BroadcastGrace)}}, keep...)
+		}
+		switch {
+		case len(local.Heads) == 0:
+			// A node with nothing (new, or wiped) takes everything now.
+		case head > settled:
+			remote.Heads[actor] = max(settled, min(head, local.Heads[actor]))
 		}
 		if len(keep) < 64 {
 			keep = append(keep, headSeen{head, now})
 		}
-		byActor[actor] = keep
+		a.seenHeads[actor] = keep
 	}
 }

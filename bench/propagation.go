@@ -20,6 +20,8 @@ type PropagationOptions struct {
 	Seed   int64         // default 1
 	Gap    time.Duration // between writes; default 50 ms
 	Loss   float64
+	// Regions to assign round-robin; default all of the matrix's regions.
+	Regions []string
 }
 
 // PropagationResult is the benchmark's outcome; JSON keys per issue #5.
@@ -61,6 +63,9 @@ func Propagation(tb testcluster.TB, o PropagationOptions) (PropagationResult, er
 		o.Gap = 50 * time.Millisecond
 	}
 	regions := netsim.Regions()
+	if len(o.Regions) > 0 {
+		regions = o.Regions
+	}
 	var mu sync.Mutex
 	applied := map[applyKey][]time.Time{}
 	record := func(css []patina.Changeset) {

@@ -429,11 +429,14 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 	if fromRegion != n.Region {
 		return n.stablePick(byRegion[n.Region], n.SameRegionFanout)
 	}
+	// Inside the region: an epidemic. Every node forwards what was new to
+	// it, once, to a few random region peers while the hop budget lasts,
+	// so a region of any size is covered in about log(N) hops (a fixed
+	// relay tree would stop at 1 + fanout + fanout nodes).
 	if it.ttl > 1 {
-		ms := byRegion[n.Region]
-		if len(ms) > 0 {
-			return []patina.Member{ms[rng.IntN(len(ms))]}
-		}
+		ms := append([]patina.Member(nil), byRegion[n.Region]...)
+		rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+		return ms[:min(len(ms), n.SameRegionFanout)]
 	}
 	return nil
 }

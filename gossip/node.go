@@ -24,7 +24,7 @@ import (
 const (
 	DefaultSameRegionFanout = 3
 	DefaultRelaysPerRegion  = 2
-	DefaultMaxTTL           = 2
+	DefaultMaxTTL           = 4
 	DefaultQueueLen         = 20000
 	DefaultRateBytesPerSec  = 10 << 20
 	DefaultCoalesceWindow   = 2 * time.Millisecond
@@ -61,7 +61,8 @@ type Node struct {
 	// RelaysPerRegion is how many peers of each other region a local commit
 	// goes to. Default 2.
 	RelaysPerRegion int
-	// MaxTTL is the hop budget of a local commit. Default 2.
+	// MaxTTL is the hop budget of a local commit: one hop to the other
+	// regions' relays, then an epidemic inside each region. Default 4.
 	MaxTTL int
 	// QueueLen bounds the broadcast queue (changesets); overflow drops the
 	// oldest, which sync repairs. Default 20000.

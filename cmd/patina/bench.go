@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -83,13 +84,18 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		nodes := fs.Int("nodes", 50, "agents on the simulated network")
 		writes := fs.Int("writes", 200, "writes at random origins")
 		seed := fs.Int64("seed", 1, "seed for network and origins")
+		regions := fs.String("regions", "", "comma-separated regions assigned round-robin (default: all 17 of the matrix)")
 		if err := fs.Parse(args); err != nil {
 			return err
+		}
+		var regionList []string
+		if *regions != "" {
+			regionList = strings.Split(*regions, ",")
 		}
 		var res bench.PropagationResult
 		tb := &benchTB{}
 		err := tb.run(func() (err error) {
-			res, err = bench.Propagation(tb, bench.PropagationOptions{Nodes: *nodes, Writes: *writes, Seed: *seed})
+			res, err = bench.Propagation(tb, bench.PropagationOptions{Nodes: *nodes, Writes: *writes, Seed: *seed, Regions: regionList})
 			return err
 		})
 		if err != nil {
