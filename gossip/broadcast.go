@@ -407,7 +407,7 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 	if it.from == n.Actor {
 		for region, ms := range byRegion {
 			if region == n.Region {
-				out = append(out, n.stablePick(ms, n.SameRegionFanout)...)
+				out = append(out, n.regionTargets(ms)...)
 			} else {
 				out = append(out, n.stablePick(ms, n.RelaysPerRegion)...)
 			}
@@ -427,7 +427,10 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 	}
 	n.mu.RUnlock()
 	if fromRegion != n.Region {
-		return n.stablePick(byRegion[n.Region], n.SameRegionFanout)
+		return n.regionTargets(byRegion[n.Region])
+	}
+	if len(byRegion[n.Region])+2 <= DirectRegionMax {
+		return nil // the region was covered directly by the origin or relay
 	}
 	// Inside the region: an epidemic. Every node forwards what was new to
 	// it, once, to a few random region peers while the hop budget lasts,
@@ -439,6 +442,22 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 		return ms[:min(len(ms), n.SameRegionFanout)]
 	}
 	return nil
+}
+
+// DirectRegionMax is the region size up to which the origin, or the relay
+// that brings a change into a region, sends it to every region peer itself
+// (in-region hops are cheap; Corrosion does the same for its nearest ring).
+// Larger regions spread it as an epidemic.
+const DirectRegionMax = 64
+
+// regionTargets is where the origin or a region's relay sends a change
+// inside its region: everyone in a region up to DirectRegionMax nodes, else
+// a few stable peers that start the epidemic.
+func (n *Node) regionTargets(ms []patina.Member) []patina.Member {
+	if len(ms)+1 <= DirectRegionMax {
+		return ms
+	}
+	return n.stablePick(ms, 2*n.SameRegionFanout)
 }
 
 // stablePick returns the k members with the highest rendezvous score for

@@ -24,15 +24,22 @@ func nodeOf(n *Node) *memberlist.Node {
 }
 
 // targetsNode is an unopened node in iad with members in three regions:
-// actors 0x10.. in iad, 0x20.. in fra, 0x30.. in syd.
-func targetsNode() (*Node, []patina.Member) {
+// actors 0x10.. in iad (6 of them), 0x20.. in fra, 0x30.. in syd.
+func targetsNode() (*Node, []patina.Member) { return targetsNodeSized(6) }
+
+// targetsNodeSized is targetsNode with iadPeers peers in iad (actor ids
+// {0x10, i}).
+func targetsNodeSized(iadPeers int) (*Node, []patina.Member) {
 	n := &Node{Actor: patina.ActorID{1}, Region: "iad", SameRegionFanout: 3, RelaysPerRegion: 2, MaxTTL: 2,
 		members: map[string]patina.Member{}}
 	var peers []patina.Member
-	for region, count := range map[string]int{"iad": 6, "fra": 4, "syd": 3} {
+	for region, count := range map[string]int{"iad": iadPeers, "fra": 4, "syd": 3} {
 		base := map[string]byte{"iad": 0x10, "fra": 0x20, "syd": 0x30}[region]
 		for i := range count {
 			a := patina.ActorID{base + byte(i)}
+			if region == "iad" && i > 0 {
+				a = patina.ActorID{base, byte(i)}
+			}
 			m := patina.Member{Actor: a, Name: a.String(), Addr: fmt.Sprintf("10.0.%d.%d:7946", base, i), Region: region, State: patina.MemberAlive}
 			n.members[m.Name] = m
 			peers = append(peers, m)
@@ -65,8 +72,8 @@ func TestNode_Targets(t *testing.T) {
 
 	t.Run("local commit", func(t *testing.T) {
 		got := n.targets(peers, &queued{cs: cs, from: n.Actor, ttl: n.MaxTTL}, rng)
-		if r := byRegion(got); r["iad"] != 3 || r["fra"] != 2 || r["syd"] != 2 || len(r) != 3 {
-			t.Fatalf("local commit went to %v, want 3 in iad and 2 relays in each other region", r)
+		if r := byRegion(got); r["iad"] != 6 || r["fra"] != 2 || r["syd"] != 2 || len(r) != 3 {
+			t.Fatalf("local commit went to %v, want every iad peer (a small region) and 2 relays in each other region", r)
 		}
 		for range 20 {
 			again := n.targets(peers, &queued{cs: cs, from: n.Actor, ttl: n.MaxTTL}, rng)
@@ -89,18 +96,26 @@ func TestNode_Targets(t *testing.T) {
 	remote := patina.Changeset{Actor: origin, Version: 5}
 	t.Run("relay from another region spreads in this region", func(t *testing.T) {
 		got := n.targets(peers, &queued{cs: remote, from: origin, ttl: 2}, rng)
-		if r := byRegion(got); r["iad"] == 0 || r["iad"] > n.SameRegionFanout || len(r) != 1 {
-			t.Fatalf("relay went to %v, want 1..%d peers of iad only", r, n.SameRegionFanout)
+		if r := byRegion(got); r["iad"] != 6 || len(r) != 1 {
+			t.Fatalf("relay went to %v, want every peer of iad (a small region) only", r)
+		}
+		if got := n.targets(peers, &queued{cs: remote, from: patina.ActorID{0x10}, ttl: 2}, rng); len(got) != 0 {
+			t.Fatalf("in a small region the relay covered everyone, yet a member forwarded to %v", actorsOf(got))
 		}
 	})
-	t.Run("relay inside the region goes on while the ttl lasts", func(t *testing.T) {
-		sender := patina.ActorID{0x10}
-		got := n.targets(peers, &queued{cs: remote, from: sender, ttl: 2}, rng)
-		if r := byRegion(got); r["iad"] == 0 || r["iad"] > n.SameRegionFanout || len(r) != 1 {
-			t.Fatalf("same-region relay with ttl 2 went to %v, want 1..%d iad peers (the in-region epidemic)", r, n.SameRegionFanout)
+	t.Run("large region spreads as an epidemic", func(t *testing.T) {
+		big, bigPeers := targetsNodeSized(DirectRegionMax + 10)
+		local := big.targets(bigPeers, &queued{cs: patina.Changeset{Actor: big.Actor, Version: 1}, from: big.Actor, ttl: 4}, rng)
+		if r := byRegion(local); r["iad"] != 2*big.SameRegionFanout {
+			t.Fatalf("local commit in a large region went to %v iad peers, want %d to seed the epidemic", r["iad"], 2*big.SameRegionFanout)
 		}
-		if got := n.targets(peers, &queued{cs: remote, from: sender, ttl: 1}, rng); len(got) != 0 {
-			t.Fatalf("same-region relay with ttl 1 went to %v, want nowhere", actorsOf(got))
+		sender := patina.ActorID{0x10}
+		got := big.targets(bigPeers, &queued{cs: remote, from: sender, ttl: 2}, rng)
+		if r := byRegion(got); r["iad"] == 0 || r["iad"] > big.SameRegionFanout || len(r) != 1 {
+			t.Fatalf("same-region forward with ttl 2 went to %v, want 1..%d iad peers", r, big.SameRegionFanout)
+		}
+		if got := big.targets(bigPeers, &queued{cs: remote, from: sender, ttl: 1}, rng); len(got) != 0 {
+			t.Fatalf("same-region forward with ttl 1 went to %v, want nowhere", actorsOf(got))
 		}
 	})
 	t.Run("ttl exhausted stops forwarding", func(t *testing.T) {
