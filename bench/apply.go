@@ -12,6 +12,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/patinadb/patina"
+	"github.com/patinadb/patina/internal/sqlval"
 	"github.com/patinadb/patina/sqlite"
 )
 
@@ -107,7 +108,7 @@ func Apply(o ApplyOptions) (ApplyResult, error) {
 		p := 1
 		for i := base; i < base+o.PerTx; i++ {
 			for _, v := range benchRow(i) {
-				bindBench(stmt, p, v)
+				sqlval.Bind(stmt, p, v)
 				p++
 			}
 		}
@@ -182,19 +183,4 @@ func openBenchStore(path string) (*sqlite.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-func bindBench(s *sqlite3.Stmt, i int, v patina.Value) {
-	switch v.Type {
-	case patina.TypeInteger:
-		s.BindInt64(i, v.Int)
-	case patina.TypeReal:
-		s.BindFloat(i, v.Float)
-	case patina.TypeText:
-		s.BindText(i, string(v.Bytes))
-	case patina.TypeBlob:
-		s.BindBlob(i, v.Bytes)
-	default:
-		s.BindNull(i)
-	}
 }

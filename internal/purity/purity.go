@@ -96,3 +96,32 @@ func CheckDir(tb testing.TB, dir string) {
 		tb.Fatal("no non-test .go files found in " + dir)
 	}
 }
+
+// Module is patina's module path.
+const Module = "github.com/patinadb/patina"
+
+// CheckAdapterImports fails tb when a non-test file of dir imports a patina
+// package other than the root and internal helpers: adapters never import
+// each other (STYLE.md import rules); the agent and cmd/patina wire them.
+func CheckAdapterImports(tb testing.TB, dir string) {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(path, Module+"/") && !strings.HasPrefix(path, Module+"/internal/") {
+				tb.Errorf("%s imports %q; an adapter may import only %q and internal helpers among patina packages", name, path, Module)
+			}
+		}
+	}
+}
