@@ -196,7 +196,7 @@ func (db *DB) Open() error {
 			db.Close()
 			return fmt.Errorf("open store %q: read connection: %w", db.Path, err)
 		}
-		db.readers <- &rconn{c: r, stmts: map[string]*sqlite3.Stmt{}}
+		db.readers <- &rconn{conn: conn{c: r, stmts: map[string]*sqlite3.Stmt{}}}
 		db.nreaders++
 	}
 	if err := db.startCheckpointer(); err != nil {
@@ -258,30 +258,13 @@ func (db *DB) Schema() *Schema { return db.schema.Load() }
 
 // stmt returns a cached prepared statement on the writer connection.
 func (db *DB) stmt(sql string) (*sqlite3.Stmt, error) {
-	if s, ok := db.stmts[sql]; ok {
-		return s, nil
-	}
-	s, _, err := db.w.Prepare(sql)
-	if err != nil {
-		return nil, err
-	}
-	db.stmts[sql] = s
-	return s, nil
+	return (&conn{c: db.w, stmts: db.stmts}).stmt(sql)
 }
 
-// exec runs a cached statement with arguments (int64, uint64, string, []byte,
-// patina.Value).
+// exec runs a cached statement on the writer connection with arguments
+// (int64, uint64, string, []byte, patina.Value).
 func (db *DB) exec(sql string, args ...any) error {
-	s, err := db.stmt(sql)
-	if err != nil {
-		return err
-	}
-	if err := bindArgs(s, args...); err != nil {
-		return err
-	}
-	err = s.Exec()
-	s.ClearBindings()
-	return err
+	return (&conn{c: db.w, stmts: db.stmts}).exec(sql, args...)
 }
 
 func bindArgs(s *sqlite3.Stmt, args ...any) error {
@@ -426,21 +409,8 @@ func (c *conn) close() error {
 
 // rconn is a read connection with its statement cache.
 type rconn struct {
-	c     *sqlite3.Conn
-	stmts map[string]*sqlite3.Stmt
-	gen   *Schema // schema the cache was built for
-}
-
-func (r *rconn) stmt(sql string) (*sqlite3.Stmt, error) {
-	if s, ok := r.stmts[sql]; ok {
-		return s, nil
-	}
-	s, _, err := r.c.Prepare(sql)
-	if err != nil {
-		return nil, err
-	}
-	r.stmts[sql] = s
-	return s, nil
+	conn
+	gen *Schema // schema the cache was built for
 }
 
 // errClosed is returned by every method called after Close.
