@@ -119,7 +119,7 @@ func TestUnpackPK(t *testing.T) {
 		{[]byte{1, 0x0b, 1, 'a'}, `"a"`},
 		{[]byte{2, 0x11, 0x01, 0x00, 0x05}, "256|NULL"},
 	} {
-		vals, err := unpackPK(tc.b)
+		vals, err := patina.UnpackPK(tc.b)
 		if err != nil {
 			t.Fatalf("%x: %v", tc.b, err)
 		}
@@ -131,7 +131,7 @@ func TestUnpackPK(t *testing.T) {
 			t.Errorf("%x: %s, want %s", tc.b, got, tc.want)
 		}
 	}
-	if _, err := unpackPK([]byte{1, 0x0b, 5, 'a'}); err == nil {
+	if _, err := patina.UnpackPK([]byte{1, 0x0b, 5, 'a'}); err == nil {
 		t.Error("short text accepted")
 	}
 }

@@ -44,7 +44,7 @@ func (s *Service) candidates(t string, ti *tableIndex, dt *dirtyTable, works map
 	keys := make([][]patina.Value, 0, len(dt.keys))
 	byEnc := make(map[string]*dirtyKey, len(dt.keys))
 	for k, dk := range dt.keys {
-		vals, err := unpackPK([]byte(k))
+		vals, err := patina.UnpackPK([]byte(k))
 		if err != nil {
 			continue // the store rejects such keys; nothing to evaluate
 		}

@@ -105,7 +105,7 @@ func (u *updates) loop(ctx context.Context) {
 					continue // an older state than one already announced
 				}
 				cache[k] = cl
-				vals, err := unpackPK([]byte(k))
+				vals, err := patina.UnpackPK([]byte(k))
 				if err != nil {
 					continue
 				}

@@ -256,3 +256,12 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// Type codes of the packed-key format (patina.PackPK), for hand-built
+// malformed keys.
+const (
+	packInteger = 1
+	packReal    = 2
+	packText    = 3
+	packNull    = 5
+)
