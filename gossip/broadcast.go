@@ -28,6 +28,7 @@ type queued struct {
 	live    int          // cells not superseded by a later queued version
 	gone    map[int]bool // indexes of superseded changes, stripped at take
 	dropped bool
+	storm   bool // part of a storming origin's held round
 }
 
 // cellRef is the newest queued change of a cell.
@@ -216,7 +217,7 @@ func (n *Node) Forward(cs patina.Changeset, from patina.ActorID, ttl int) {
 // as one round of current values.
 const (
 	StormQuietPeriod  = time.Second
-	MaxCoalesceWindow = 10 * time.Second
+	MaxCoalesceWindow = 30 * time.Second
 	// StormMemory is how long a sent cell counts as fresh: rewriting it
 	// within this time is a sign of a storm.
 	StormMemory = 2 * time.Second
@@ -279,6 +280,13 @@ func (n *Node) sendLoop() {
 				heldSince = time.Now()
 			case len(local) > 0:
 				storming = false
+			}
+			if storming {
+				// A storm round is bulk: one relay per region is enough,
+				// sync covers a relay lost mid-storm.
+				for _, it := range local {
+					it.storm = true
+				}
 			}
 		}
 		if !n.send(mergeCleared(fwd), limiter, rng) || !n.send(mergeCleared(local), limiter, rng) {
@@ -409,7 +417,11 @@ func (n *Node) targets(peers []patina.Member, it *queued, rng *rand.Rand) []pati
 			if region == n.Region {
 				out = append(out, n.regionTargets(ms)...)
 			} else {
-				out = append(out, n.stablePick(ms, n.RelaysPerRegion)...)
+				relays := n.RelaysPerRegion
+				if it.storm {
+					relays = 1
+				}
+				out = append(out, n.stablePick(ms, relays)...)
 			}
 		}
 		return out
