@@ -13,23 +13,12 @@ import (
 	"time"
 
 	"github.com/patinadb/patina"
+	"github.com/patinadb/patina/internal/testutil"
 	"github.com/patinadb/patina/mock"
 )
 
-// RetryUntil polls cond until it holds, failing tb with what after timeout.
-// Tests wait on conditions, never sleep.
-func RetryUntil(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
+// RetryUntil waits on a condition (see testutil.RetryUntil).
+var RetryUntil = testutil.RetryUntil
 
 // syncBuffer is a log sink safe for the apply loop and the test.
 type syncBuffer struct {

@@ -11,24 +11,13 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/patinadb/patina"
+	"github.com/patinadb/patina/internal/testutil"
 	"github.com/patinadb/patina/mock"
 	"github.com/patinadb/patina/netsim"
 )
 
-// RetryUntil polls cond until it holds, failing tb with what after timeout.
-// Tests wait on conditions, never sleep.
-func RetryUntil(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
+// RetryUntil waits on a condition (see testutil.RetryUntil).
+var RetryUntil = testutil.RetryUntil
 
 // MustNetwork returns a lossless simulated network closed at the end of the
 // test.
