@@ -69,6 +69,29 @@ func (p *proc) start(t *testing.T, bin string) {
 	}
 }
 
+// startAgents starts n `patina agent` processes on loopback, all joining the
+// first; they get SIGTERM at the end of the test.
+func startAgents(t *testing.T, bin string, n int) []*proc {
+	t.Helper()
+	procs := make([]*proc, n)
+	for i := range procs {
+		procs[i] = &proc{api: fmt.Sprintf("127.0.0.1:%d", freePort(t)), gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir()}
+		if i > 0 {
+			procs[i].boot = []string{procs[0].gossip}
+		}
+		procs[i].start(t, bin)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if p.cmd.Process != nil {
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				p.cmd.Wait()
+			}
+		}
+	})
+	return procs
+}
+
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -86,22 +109,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 
 func TestAgentProcesses_ReplicateAndCatchUpAfterKill(t *testing.T) {
 	bin := buildPatina(t)
-	procs := make([]*proc, 3)
-	for i := range procs {
-		procs[i] = &proc{api: fmt.Sprintf("127.0.0.1:%d", freePort(t)), gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir()}
-		if i > 0 {
-			procs[i].boot = []string{procs[0].gossip}
-		}
-		procs[i].start(t, bin)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			if p.cmd.Process != nil {
-				p.cmd.Process.Signal(syscall.SIGTERM)
-				p.cmd.Wait()
-			}
-		}
-	})
+	procs := startAgents(t, bin, 3)
 	ctx := context.Background()
 	client := func(i int) *phttp.Client { return &phttp.Client{BaseURL: procs[i].api} }
 	count := func(i int, where string) (string, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,22 +20,7 @@ import (
 // Writes wait for replication with ?wait=all.
 func TestSubscribeCommand(t *testing.T) {
 	bin := buildPatina(t)
-	procs := make([]*proc, 2)
-	for i := range procs {
-		procs[i] = &proc{api: fmt.Sprintf("127.0.0.1:%d", freePort(t)), gossip: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir()}
-		if i > 0 {
-			procs[i].boot = []string{procs[0].gossip}
-		}
-		procs[i].start(t, bin)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			if p.cmd.Process != nil {
-				p.cmd.Process.Signal(syscall.SIGTERM)
-				p.cmd.Wait()
-			}
-		}
-	})
+	procs := startAgents(t, bin, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	writer := client.New(procs[0].api)
