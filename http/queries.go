@@ -21,12 +21,7 @@ const (
 // statement, answered as NDJSON {"columns":[...]}, {"row":[rowid,[cells]]}...,
 // {"eoq":{"time":s}}, or a final {"error":"..."} line if it fails midway.
 func (s *Server) handleQueries(w http.ResponseWriter, r *http.Request) {
-	timeout, err := s.requestTimeout(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := s.readBody(r)
+	timeout, body, err := s.readRequest(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -294,6 +294,16 @@ func (s *Server) limit(rt route) http.Handler {
 	})
 }
 
+// readRequest reads a statement request's ?timeout= and its bounded body.
+func (s *Server) readRequest(r *http.Request) (time.Duration, []byte, error) {
+	timeout, err := s.requestTimeout(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err := s.readBody(r)
+	return timeout, body, err
+}
+
 // readBody reads the bounded request body.
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(r.Body)

@@ -45,12 +45,7 @@ func (r TxStatementResult) MarshalJSON() ([]byte, error) {
 // handleTransactions serves POST /v1/transactions[?timeout=secs]: a JSON
 // array of statements run as one transaction.
 func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) {
-	timeout, err := s.requestTimeout(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := s.readBody(r)
+	timeout, body, err := s.readRequest(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
